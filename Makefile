@@ -1,0 +1,85 @@
+# rnnlab — every command a user needs. `make help` lists them.
+#
+# libtorch 2.13.0 (what tch 0.26 needs) comes from PyPI: the first target that builds creates a venv with
+# torch==2.13.0 in $(VENV), outside the clone, and reuses it afterwards. Set LIBTORCH=/path/to/libtorch to use
+# your own instead. Every cargo call below sees the same LIBTORCH*, so nothing rebuilds needlessly.
+
+TORCH_VERSION := 2.13.0
+CACHE_DIR     ?= $(or $(XDG_CACHE_HOME),$(HOME)/.cache)/rnnlab
+VENV          ?= $(CACHE_DIR)/torch-$(TORCH_VERSION)
+PYTHON        ?= python3
+# Data: `make data` downloads into $(DATA_DIR); tests and CI read the shared copy.
+DATA_DIR      ?= data
+TEST_DATA     ?= ../shared/data
+NAMES         ?= $(DATA_DIR)/names
+IMDB          ?= $(DATA_DIR)/aclImdb_v1.tar.gz
+# Extra arguments for an experiment binary, e.g. make demo ARGS="--set train.epochs=2"
+ARGS          ?=
+CARGO         ?= cargo
+RELEASE       := --release
+BIN           := target/release
+
+ifdef LIBTORCH
+TORCH_STAMP :=
+else
+TORCH_STAMP := $(VENV)/.rnnlab-ok
+# Read when a recipe runs (recursive variable), so it is set once the venv exists.
+export LIBTORCH = $(shell cat $(VENV)/.libtorch 2>/dev/null)
+endif
+export LIBTORCH_CXX11_ABI ?= 1
+unexport LIBTORCH_USE_PYTORCH
+export RNNLAB_CUDA ?= 0
+
+.DEFAULT_GOAL := help
+.PHONY: help torch torch-python build demo test lint fmt names imdb sweep-imdb vanishing bench bench-quick \
+        bench-compare report generate data env clean-results
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | expand -t 16
+
+# ---------------------------------------------------------------------------------------------------- set-up
+$(VENV)/.rnnlab-ok:
+	@command -v $(PYTHON) >/dev/null || { echo "error: $(PYTHON) not found; install Python 3 (with venv and pip) or set LIBTORCH=/path/to/libtorch-$(TORCH_VERSION)" >&2; exit 1; }
+	@echo "==> installing libtorch $(TORCH_VERSION) from PyPI into $(VENV) (once, ~1.2 GB)"
+	@mkdir -p $(CACHE_DIR)
+	@test -x $(VENV)/bin/pip || $(PYTHON) -m venv $(VENV) || { echo "error: '$(PYTHON) -m venv' failed; on Debian/Ubuntu install python3-venv" >&2; exit 1; }
+	@# --no-deps: only the CPU libraries and the two CUDA runtime libraries libtorch_cpu.so links to.
+	@# `make torch-python` adds the rest so that `import torch` works (fixtures, bench-compare).
+	@$(VENV)/bin/pip install --quiet --disable-pip-version-check --no-deps torch==$(TORCH_VERSION) \
+	    nvidia-cuda-runtime==13.0.96 nvidia-cuda-cupti==13.0.85 \
+	  || { echo "error: pip could not install torch==$(TORCH_VERSION) into $(VENV); check network access to PyPI, or set LIBTORCH" >&2; exit 1; }
+	@dir=$$(ls -d $(VENV)/lib/python3*/site-packages/torch | head -n 1); \
+	  test -f $$dir/lib/libtorch_cpu.so || { echo "error: no libtorch_cpu.so under $$dir" >&2; exit 1; }; \
+	  echo $$dir > $(VENV)/.libtorch
+	@touch $@
+
+torch: $(TORCH_STAMP) ## install libtorch into the cache venv (done automatically)
+	@echo "LIBTORCH=$(LIBTORCH)"
+
+torch-python: $(TORCH_STAMP) ## make `import torch` work in the venv (for fixtures and bench-compare; +3.5 GB)
+	@$(VENV)/bin/python -c 'import torch' 2>/dev/null || $(VENV)/bin/pip install --quiet --disable-pip-version-check torch==$(TORCH_VERSION)
+	@$(VENV)/bin/python -c 'import torch; print("torch", torch.__version__)'
+
+env: $(TORCH_STAMP) ## print the variables to use cargo directly: eval $$(make -s env)
+	@echo "export LIBTORCH=$(LIBTORCH) LIBTORCH_CXX11_ABI=$(LIBTORCH_CXX11_ABI) RNNLAB_CUDA=$(RNNLAB_CUDA)"
+
+build: $(TORCH_STAMP) ## build all binaries (release)
+	$(CARGO) build $(RELEASE) --bins
+
+# ---------------------------------------------------------------------------------------------------- run
+demo: build ## offline demo: RNN vs GRU vs LSTM on a synthetic long-range task (~3 min)
+	$(BIN)/demo --config configs/demo.yaml $(ARGS)
+
+test: $(TORCH_STAMP) ## run the test suite (uses $(TEST_DATA))
+	$(CARGO) fmt --check
+	RNNLAB_TEST_DATA=$(abspath $(TEST_DATA)) $(CARGO) test $(RELEASE) -- --test-threads=2
+
+lint: $(TORCH_STAMP) ## rustfmt and clippy, warnings as errors
+	$(CARGO) fmt --check
+	$(CARGO) clippy $(RELEASE) --all-targets -- -D warnings
+
+fmt: ## format the code
+	$(CARGO) fmt
+
+clean-results: ## delete results/ (asks first)
+	@read -p "delete everything under results/? [y/N] " a && [ "$$a" = y ] && find results -mindepth 1 ! -name README.md -delete || true

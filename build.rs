@@ -1,0 +1,27 @@
+//! Embeds an rpath to libtorch so binaries and tests run without LD_LIBRARY_PATH.
+//!
+//! torch-sys (links = "tch") exports the directory it linked against as DEP_TCH_LIBTORCH_LIB.
+//! rustc links with --as-needed, which drops libtorch_cuda.so; with RNNLAB_CUDA=1 it is kept so that
+//! `--device cuda` works on a machine with a CUDA build of libtorch and its runtime libraries.
+use std::path::Path;
+
+fn main() {
+    println!("cargo:rerun-if-changed=build.rs");
+    println!("cargo:rerun-if-env-changed=RNNLAB_CUDA");
+    let Ok(lib) = std::env::var("DEP_TCH_LIBTORCH_LIB") else {
+        return;
+    };
+    println!("cargo:rustc-link-arg=-Wl,-rpath,{lib}");
+    println!("cargo:rustc-env=RNNLAB_LIBTORCH_LIB={lib}");
+    let version = std::fs::read_to_string(Path::new(&lib).join("../version.py"))
+        .ok()
+        .and_then(|s| {
+            s.lines().find_map(|l| l.strip_prefix("__version__ = ").map(|v| v.trim_matches(['\'', '"']).to_string()))
+        })
+        .or_else(|| std::fs::read_to_string(Path::new(&lib).join("../build-version")).ok())
+        .unwrap_or_else(|| "unknown".into());
+    println!("cargo:rustc-env=RNNLAB_LIBTORCH_VERSION={}", version.trim());
+    if std::env::var("RNNLAB_CUDA").is_ok_and(|v| v == "1") && Path::new(&lib).join("libtorch_cuda.so").exists() {
+        println!("cargo:rustc-link-arg=-Wl,--no-as-needed,-ltorch_cuda,--as-needed");
+    }
+}

@@ -1,0 +1,172 @@
+//! Data sets as encoded sequences + labels, and seeded (optionally length-bucketed) batching.
+//!
+//! Sources ([`synthetic`], and the names and IMDB readers) produce [`Example`]s; [`Split::new`] pads them once
+//! into one `[N, T_max]` tensor, and every batch is an `index_select` of it cut to the batch's own longest
+//! sequence, so no tensor is rebuilt from Rust vectors during training.
+pub mod synthetic;
+
+use crate::model::Spans;
+use crate::rng::Rng;
+use tch::{Device, Kind, Tensor};
+
+/// One encoded sequence (ids >= 1; 0 is padding) and its class.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Example {
+    pub tokens: Vec<i64>,
+    pub label: i64,
+}
+
+/// Where padding goes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Pad {
+    /// Tokens first, padding after (the readout is at each sequence's last real step).
+    Post,
+    /// Padding first, tokens last (every sequence ends at the batch's last step).
+    Pre,
+}
+
+/// A batch on the model's device.
+#[derive(Debug)]
+pub struct Batch {
+    /// `[B, T]` token ids.
+    pub tokens: Tensor,
+    pub spans: Spans,
+    /// `[B]` class ids (or `[B, T]` next-token ids for a language model).
+    pub targets: Tensor,
+}
+
+impl Batch {
+    pub fn size(&self) -> i64 {
+        self.tokens.size()[0]
+    }
+}
+
+/// One split, padded once.
+#[derive(Debug)]
+pub struct Split {
+    pub name: String,
+    /// `[N, T_max]` ids, padded on `pad`'s side.
+    pub tokens: Tensor,
+    pub lengths: Vec<i64>,
+    /// `[N]` labels.
+    pub labels: Tensor,
+    pub pad: Pad,
+}
+
+impl Split {
+    pub fn new(name: &str, examples: &[Example], pad: Pad) -> Self {
+        let t_max = examples.iter().map(|e| e.tokens.len()).max().unwrap_or(1).max(1);
+        let mut flat = vec![0i64; examples.len() * t_max];
+        for (row, e) in flat.chunks_mut(t_max).zip(examples) {
+            let off = if pad == Pad::Pre { t_max - e.tokens.len() } else { 0 };
+            row[off..off + e.tokens.len()].copy_from_slice(&e.tokens);
+        }
+        let labels: Vec<i64> = examples.iter().map(|e| e.label).collect();
+        Split {
+            name: name.to_string(),
+            tokens: Tensor::from_slice(&flat).view([examples.len() as i64, t_max as i64]),
+            lengths: examples.iter().map(|e| e.tokens.len() as i64).collect(),
+            labels: Tensor::from_slice(&labels),
+            pad,
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.lengths.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.lengths.is_empty()
+    }
+
+    /// Moves the split's tensors to `device` once (batches are then cut there).
+    pub fn to_device(self, device: Device) -> Self {
+        Split { tokens: self.tokens.to_device(device), labels: self.labels.to_device(device), ..self }
+    }
+
+    /// Batches of row indices. With `rng`, the order is shuffled; with `bucket`, rows are sorted by length
+    /// inside windows of 50 batches, so each batch holds similar lengths (less padding), and the batch order
+    /// is shuffled again. Without `rng`, rows keep their order (evaluation), bucketed if asked.
+    pub fn batches(&self, batch_size: usize, rng: Option<&mut Rng>, bucket: bool) -> Vec<Vec<i64>> {
+        let mut idx: Vec<i64> = (0..self.len() as i64).collect();
+        let mut rng = rng;
+        if let Some(r) = rng.as_deref_mut() {
+            r.shuffle(&mut idx);
+        }
+        if bucket {
+            for window in idx.chunks_mut(batch_size * 50) {
+                window.sort_by_key(|&i| self.lengths[i as usize]);
+            }
+        }
+        let mut out: Vec<Vec<i64>> = idx.chunks(batch_size).map(<[i64]>::to_vec).collect();
+        if let (true, Some(r)) = (bucket, rng) {
+            r.shuffle(&mut out);
+        }
+        out
+    }
+
+    /// The batch of rows `idx`, cut to its longest sequence, on `device`.
+    pub fn batch(&self, idx: &[i64], device: Device) -> Batch {
+        let t_max = self.tokens.size()[1];
+        let lens: Vec<i64> = idx.iter().map(|&i| self.lengths[i as usize]).collect();
+        let t = lens.iter().copied().max().unwrap_or(1).max(1);
+        let sel = Tensor::from_slice(idx).to_device(self.tokens.device());
+        let rows = self.tokens.index_select(0, &sel);
+        let (tokens, start) = match self.pad {
+            Pad::Post => (rows.narrow(1, 0, t), vec![0; lens.len()]),
+            Pad::Pre => (rows.narrow(1, t_max - t, t), lens.iter().map(|l| t - l).collect()),
+        };
+        Batch {
+            tokens: tokens.to_device(device),
+            spans: Spans {
+                start: Tensor::from_slice(&start).to_device(device),
+                len: Tensor::from_slice(&lens).to_device(device),
+            },
+            targets: self.labels.index_select(0, &sel).to_device(device),
+        }
+    }
+
+    /// Fraction of padding in the batches that `batches` would make (to measure what bucketing saves).
+    pub fn padding_fraction(&self, batches: &[Vec<i64>]) -> f64 {
+        let (mut real, mut total) = (0i64, 0i64);
+        for b in batches {
+            let lens: Vec<i64> = b.iter().map(|&i| self.lengths[i as usize]).collect();
+            real += lens.iter().sum::<i64>();
+            total += lens.iter().max().copied().unwrap_or(0) * lens.len() as i64;
+        }
+        if total == 0 {
+            0.0
+        } else {
+            1.0 - real as f64 / total as f64
+        }
+    }
+
+    /// Labels as a host vector.
+    pub fn label_vec(&self) -> Vec<i64> {
+        Vec::<i64>::try_from(self.labels.to_device(Device::Cpu).to_kind(Kind::Int64)).expect("labels")
+    }
+}
+
+/// Train / validation / test splits of one data set, with what is needed to build a model for it.
+#[derive(Debug)]
+pub struct Dataset {
+    pub train: Split,
+    pub val: Option<Split>,
+    pub test: Option<Split>,
+    /// Number of token ids, padding (0) included.
+    pub vocab: i64,
+    /// Class names, in label order.
+    pub classes: Vec<String>,
+}
+
+impl Dataset {
+    pub fn to_device(self, device: Device) -> Self {
+        Dataset {
+            train: self.train.to_device(device),
+            val: self.val.map(|s| s.to_device(device)),
+            test: self.test.map(|s| s.to_device(device)),
+            ..self
+        }
+    }
+}

@@ -1,0 +1,83 @@
+//! Training one classifier run: the steps every classification experiment shares.
+//!
+//! Open the run folder (reuse a finished run with the same config), seed everything, build the model, attach
+//! the gradient probe if asked, train with [`train::fit`](crate::train::fit), then let the experiment add its
+//! own outputs. Sweeps call this once per point.
+use crate::cli::device_name;
+use crate::config::{ModelConfig, ProbeConfig, TrainConfig};
+use crate::data::Dataset;
+use crate::model::Classifier;
+use crate::probe::Probe;
+use crate::run::{Meta, Opened, RunDir};
+use crate::train::{fit, Outcome, StepHook};
+use anyhow::Result;
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use tch::{nn, Device};
+
+/// One run to make.
+pub struct Point {
+    pub root: PathBuf,
+    pub experiment: String,
+    pub run: String,
+    /// The full config of this run, as YAML (saved as config.yaml and compared on reruns).
+    pub config_yaml: String,
+    pub model: ModelConfig,
+    pub train: TrainConfig,
+    pub probe: ProbeConfig,
+    /// Labels copied into summaries (model, seq_len...). `model` is set from the cell.
+    pub tags: BTreeMap<String, String>,
+    pub device: Device,
+    pub overwrite: bool,
+}
+
+/// What the experiment may do after training (predictions, extra CSVs); runs only for new runs.
+pub type After<'a> = dyn FnMut(&Classifier, &Dataset, &mut RunDir, &Outcome) -> Result<()> + 'a;
+
+/// Trains the point's classifier on the data that `load` returns (called only when the run is not already
+/// done). Returns the run's meta.
+pub fn train_classifier(
+    p: Point,
+    load: &mut dyn FnMut() -> Result<Dataset>,
+    after: Option<&mut After>,
+) -> Result<Meta> {
+    let mut tags = p.tags.clone();
+    tags.insert("model".into(), p.model.cell.name().into());
+    let opened = RunDir::open(&p.root, &p.experiment, &p.run, &p.config_yaml, p.train.seed, tags, p.overwrite)?;
+    let mut run = match opened {
+        Opened::Done(meta) => {
+            eprintln!("{}: finished earlier with the same config, reusing it", p.run);
+            return Ok(meta);
+        }
+        Opened::New(run) => run,
+    };
+    run.meta.device = device_name(p.device);
+    let data = load()?.to_device(p.device);
+    tch::manual_seed(p.train.seed as i64);
+    let vs = nn::VarStore::new(p.device);
+    let model = Classifier::new(&vs.root(), &p.model, data.vocab, data.classes.len() as i64);
+    let lr = p.train.lr_for(p.model.cell);
+    let outcome = if p.probe.enabled {
+        let split = data.val.as_ref().unwrap_or(&data.train);
+        let rows: Vec<i64> = (0..split.len().min(p.probe.batch_size) as i64).collect();
+        let batch = split.batch(&rows, p.device);
+        let mut probe = Probe::new(&model, batch, p.probe.hidden, p.model.cell.name(), run.path.join("grad_norms.csv"));
+        let mut call = |step| probe.record(step);
+        let hook = StepHook { every: p.probe.every, call: &mut call };
+        fit(&model, &vs, &data, &p.train, lr, &mut run, Some(hook))
+    } else {
+        fit(&model, &vs, &data, &p.train, lr, &mut run, None)
+    };
+    let outcome = match outcome {
+        Ok(o) => o,
+        Err(e) => {
+            run.finish(crate::run::Status::Failed, Some(format!("{e:#}")))?;
+            return Err(e);
+        }
+    };
+    if let Some(after) = after {
+        after(&model, &data, &mut run, &outcome)?;
+        run.save_meta()?;
+    }
+    Ok(run.meta)
+}

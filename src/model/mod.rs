@@ -1,0 +1,114 @@
+//! Models: the recurrent stack ([`Recurrent`]) and a sequence classifier on top of it.
+pub mod recurrent;
+
+pub use recurrent::{Impl, Recurrent, Spans, State};
+
+use crate::config::{InputKind, ModelConfig, Readout};
+use crate::data::Batch;
+use tch::{nn, nn::Module, Kind, Tensor};
+
+/// Loss and counts for one batch: what the training loop needs from any model.
+pub struct Stats {
+    /// Mean loss over the batch's items (a scalar with a graph when training).
+    pub loss: Tensor,
+    /// Number of correct predictions (scalar tensor, no graph).
+    pub correct: Tensor,
+    /// Number of items the loss averages over (sequences, or tokens for a language model).
+    pub count: i64,
+}
+
+/// Anything the training loop can train.
+pub trait Objective {
+    fn stats(&self, batch: &Batch, train: bool) -> Stats;
+}
+
+/// Token ids → embedding or one-hot → [`Recurrent`] → linear head read at each sequence's last real step.
+#[derive(Debug)]
+pub struct Classifier {
+    pub cfg: ModelConfig,
+    pub vocab: i64,
+    pub classes: i64,
+    embedding: Option<nn::Embedding>,
+    pub rnn: Recurrent,
+    head: nn::Linear,
+}
+
+impl Classifier {
+    /// `vocab` counts the padding id 0.
+    pub fn new(p: &nn::Path, cfg: &ModelConfig, vocab: i64, classes: i64) -> Self {
+        let (embedding, input) = match cfg.input {
+            InputKind::Embedding => {
+                let ec = nn::EmbeddingConfig { padding_idx: 0, ..Default::default() };
+                (Some(nn::embedding(p / "embed", vocab, cfg.embed_dim, ec)), cfg.embed_dim)
+            }
+            InputKind::Onehot => (None, vocab - 1),
+        };
+        let rnn = Recurrent::new(&(p / "rnn"), input, cfg);
+        let head = nn::linear(p / "head", cfg.hidden * rnn.dirs(), classes, Default::default());
+        Classifier { cfg: cfg.clone(), vocab, classes, embedding, rnn, head }
+    }
+
+    /// Inputs to the recurrent layer, `[B, T, input]` (float). Padding (id 0) maps to zeros.
+    pub fn embed(&self, tokens: &Tensor) -> Tensor {
+        match &self.embedding {
+            Some(e) => e.forward(tokens),
+            // One-hot without the padding column.
+            None => tokens.one_hot(self.vocab).narrow(2, 1, self.vocab - 1).to_kind(Kind::Float),
+        }
+    }
+
+    /// Logits `[B, classes]` from embedded inputs, with the chosen implementation of the recurrence.
+    pub fn logits_from(&self, x: &Tensor, batch: &Batch, train: bool, imp: Impl) -> Tensor {
+        self.logits_traced(x, batch, train, imp).0
+    }
+
+    /// As [`logits_from`](Self::logits_from), also returning the unrolled hidden states (see
+    /// [`Recurrent::forward_traced`]).
+    pub fn logits_traced(&self, x: &Tensor, batch: &Batch, train: bool, imp: Impl) -> (Tensor, Vec<Tensor>) {
+        let real = self.cfg.readout == Readout::LastReal;
+        let spans = real.then_some(&batch.spans);
+        let (out, hs) = self.rnn.forward_traced(x, spans, train, imp);
+        let feats = self.readout(&out, batch);
+        (self.head.forward(&feats.dropout(self.cfg.dropout, train)), hs)
+    }
+
+    /// Forward direction at the last real step (`start + len - 1`); backward direction at `start`, where it
+    /// has read the whole sequence. With `readout: last_padded`, the batch's last and first steps instead.
+    fn readout(&self, out: &Tensor, batch: &Batch) -> Tensor {
+        let (b, t_len, h) = (out.size()[0], out.size()[1], self.cfg.hidden);
+        let (first, last) = match self.cfg.readout {
+            Readout::LastReal => (batch.spans.start.shallow_clone(), &batch.spans.start + &batch.spans.len - 1),
+            Readout::LastPadded => {
+                let z = Tensor::zeros([b], (Kind::Int64, out.device()));
+                (z.shallow_clone(), z + (t_len - 1))
+            }
+        };
+        let at = |idx: &Tensor, part: i64| {
+            out.narrow(2, part * h, h).gather(1, &idx.view([b, 1, 1]).expand([b, 1, h], false), false).squeeze_dim(1)
+        };
+        let fwd = at(&last, 0);
+        if self.rnn.bidirectional {
+            Tensor::cat(&[fwd, at(&first, 1)], 1)
+        } else {
+            fwd
+        }
+    }
+
+    pub fn forward(&self, batch: &Batch, train: bool) -> Tensor {
+        self.logits_from(&self.embed(&batch.tokens), batch, train, Impl::Fused)
+    }
+}
+
+impl Objective for Classifier {
+    fn stats(&self, batch: &Batch, train: bool) -> Stats {
+        let logits = self.forward(batch, train);
+        let loss = logits.cross_entropy_for_logits(&batch.targets);
+        let correct = tch::no_grad(|| logits.argmax(-1, false).eq_tensor(&batch.targets).sum(Kind::Int64));
+        Stats { loss, correct, count: batch.targets.size()[0] }
+    }
+}
+
+/// Number of trainable scalars.
+pub fn n_params(vs: &nn::VarStore) -> i64 {
+    vs.trainable_variables().iter().map(|t| t.numel() as i64).sum()
+}

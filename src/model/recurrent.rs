@@ -1,0 +1,223 @@
+//! One recurrent layer stack for the three cells, in PyTorch's parameter layout, with two implementations:
+//! `Fused` calls libtorch's kernels (`rnn_tanh`, `gru`, `lstm`) for training; `Unrolled` is the textbook step
+//! loop (`h = tanh(W_ih x + b_ih + W_hh h + b_hh)` and the gated equivalents) for diagnostics. Tests check that
+//! both agree, and agree with PyTorch.
+//!
+//! Variable lengths without packing: each sequence occupies a span `[start, start + len)` of the padded batch.
+//! The forward direction reads it left to right (post-padding comes after the readout); the backward direction
+//! runs on a copy whose spans are reversed in place, so it also starts at the sequence's real last token.
+use crate::config::{CellKind, ModelConfig};
+use tch::{nn, Kind, Tensor};
+
+/// Where each sequence's real tokens sit in a padded `[B, T]` batch (both `[B]`, i64).
+#[derive(Debug)]
+pub struct Spans {
+    pub start: Tensor,
+    pub len: Tensor,
+}
+
+impl Spans {
+    /// Index `[B, T]` that reverses every span in place and leaves padding where it is (an involution).
+    fn reverse_index(&self, t_len: i64) -> Tensor {
+        let t = Tensor::arange(t_len, (Kind::Int64, self.start.device())).unsqueeze(0);
+        let s = self.start.unsqueeze(1);
+        let e = &s + self.len.unsqueeze(1);
+        let inside = t.ge_tensor(&s).logical_and(&t.lt_tensor(&e));
+        (&s + &e - 1 - &t).where_self(&inside, &t)
+    }
+}
+
+/// Which implementation runs the recurrence.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Impl {
+    Fused,
+    Unrolled,
+}
+
+/// Stacked (optionally bidirectional) recurrent layers: `[B, T, input] -> [B, T, dirs * hidden]`.
+#[derive(Debug)]
+pub struct Recurrent {
+    pub cell: CellKind,
+    pub input: i64,
+    pub hidden: i64,
+    pub layers: i64,
+    pub bidirectional: bool,
+    pub dropout: f64,
+    /// `[w_ih, w_hh, b_ih, b_hh]` per layer and direction, in PyTorch's order (l0, l0_reverse, l1, ...).
+    pub weights: Vec<[Tensor; 4]>,
+}
+
+/// Initial and final hidden state of a unidirectional stack: `h` (and `c` for LSTM), each `[layers, B, H]`.
+#[derive(Debug)]
+pub struct State {
+    pub h: Tensor,
+    pub c: Option<Tensor>,
+}
+
+impl Recurrent {
+    /// Registers the weights under `p` with PyTorch's names (`weight_ih_l0`, `bias_hh_l1_reverse`, ...), for
+    /// inputs of width `input`, with the cell, sizes, dropout and init of `m`.
+    pub fn new(p: &nn::Path, input: i64, m: &ModelConfig) -> Self {
+        let (cell, hidden, layers, bidirectional, dropout) = (m.cell, m.hidden, m.layers, m.bidirectional, m.dropout);
+        let init = &m.init;
+        let dirs = if bidirectional { 2 } else { 1 };
+        let g = cell.gates() * hidden;
+        let k = 1.0 / (hidden as f64).sqrt();
+        let u = nn::Init::Uniform { lo: -k, up: k };
+        let mut weights = Vec::new();
+        for l in 0..layers {
+            let in_l = if l == 0 { input } else { hidden * dirs };
+            for d in 0..dirs {
+                let sfx = if d == 1 { format!("l{l}_reverse") } else { format!("l{l}") };
+                let w = [
+                    p.var(&format!("weight_ih_{sfx}"), &[g, in_l], u),
+                    p.var(&format!("weight_hh_{sfx}"), &[g, hidden], u),
+                    p.var(&format!("bias_ih_{sfx}"), &[g], u),
+                    p.var(&format!("bias_hh_{sfx}"), &[g], u),
+                ];
+                tch::no_grad(|| {
+                    if init.recurrent_gain != 1.0 {
+                        let _ = w[1].shallow_clone().g_mul_scalar_(init.recurrent_gain);
+                    }
+                    if let (CellKind::Lstm, Some(b)) = (cell, init.forget_bias) {
+                        let _ = w[2].narrow(0, hidden, hidden).fill_(b);
+                        let _ = w[3].narrow(0, hidden, hidden).fill_(0.0);
+                    }
+                });
+                weights.push(w);
+            }
+        }
+        Recurrent { cell, input, hidden, layers, bidirectional, dropout, weights }
+    }
+
+    pub fn dirs(&self) -> i64 {
+        if self.bidirectional {
+            2
+        } else {
+            1
+        }
+    }
+
+    /// Output of the last layer, `[B, T, dirs * hidden]`. `spans` = None treats every step as real.
+    pub fn forward(&self, x: &Tensor, spans: Option<&Spans>, train: bool, imp: Impl) -> Tensor {
+        self.forward_traced(x, spans, train, imp).0
+    }
+
+    /// As [`forward`](Self::forward), also returning the first layer's forward-direction hidden states h_1..h_T
+    /// when unrolled (each a separate `[B, H]` tensor in the graph, so gradients can be taken w.r.t. them).
+    pub fn forward_traced(&self, x: &Tensor, spans: Option<&Spans>, train: bool, imp: Impl) -> (Tensor, Vec<Tensor>) {
+        let t_len = x.size()[1];
+        let rev = if self.bidirectional { spans.map(|s| s.reverse_index(t_len)) } else { None };
+        let flip = |t: &Tensor| match &rev {
+            Some(idx) => t.gather(1, &idx.unsqueeze(2).expand(t.size(), false), false),
+            None => t.flip([1]),
+        };
+        let mut input = x.shallow_clone();
+        let mut trace = Vec::new();
+        for l in 0..self.layers as usize {
+            if l > 0 {
+                input = input.dropout(self.dropout, train);
+            }
+            let dirs = self.dirs() as usize;
+            let mut outs = Vec::with_capacity(dirs);
+            for d in 0..dirs {
+                let w = &self.weights[l * dirs + d];
+                let xin = if d == 0 { input.shallow_clone() } else { flip(&input) };
+                let (out, hs) = match imp {
+                    Impl::Fused => (self.fused(&xin, w, None, train).0, Vec::new()),
+                    Impl::Unrolled => self.unrolled(&xin, w),
+                };
+                if l == 0 && d == 0 {
+                    trace = hs;
+                }
+                outs.push(if d == 0 { out } else { flip(&out) });
+            }
+            input = if dirs == 1 { outs.pop().unwrap() } else { Tensor::cat(&outs, 2) };
+        }
+        (input, trace)
+    }
+
+    /// Unidirectional run from a given state (zeros when None), returning the final state: for step-by-step
+    /// generation and truncated backpropagation through time.
+    pub fn forward_state(&self, x: &Tensor, state: Option<&State>, train: bool) -> (Tensor, State) {
+        assert!(!self.bidirectional, "forward_state needs a unidirectional model");
+        let mut input = x.shallow_clone();
+        let (mut hs, mut cs) = (Vec::new(), Vec::new());
+        for (l, w) in self.weights.iter().enumerate() {
+            if l > 0 {
+                input = input.dropout(self.dropout, train);
+            }
+            let s0 = state.map(|s| (s.h.get(l as i64), s.c.as_ref().map(|c| c.get(l as i64))));
+            let (out, h, c) = self.fused(&input, w, s0, train);
+            hs.push(h);
+            cs.extend(c);
+            input = out;
+        }
+        let c = (!cs.is_empty()).then(|| Tensor::stack(&cs, 0));
+        (input, State { h: Tensor::stack(&hs, 0), c })
+    }
+
+    /// One layer, one direction, through libtorch's kernel. Returns (output, h_T, c_T).
+    fn fused(
+        &self,
+        x: &Tensor,
+        w: &[Tensor; 4],
+        s0: Option<(Tensor, Option<Tensor>)>,
+        train: bool,
+    ) -> (Tensor, Tensor, Option<Tensor>) {
+        let zeros = || Tensor::zeros([1, x.size()[0], self.hidden], (x.kind(), x.device()));
+        let (h0, c0) = match s0 {
+            Some((h, c)) => (h.unsqueeze(0), c.map(|c| c.unsqueeze(0))),
+            None => (zeros(), None),
+        };
+        match self.cell {
+            CellKind::Rnn => {
+                let (o, h) = x.rnn_tanh(&h0, w, true, 1, 0.0, train, false, true);
+                (o, h.squeeze_dim(0), None)
+            }
+            CellKind::Gru => {
+                let (o, h) = x.gru(&h0, w, true, 1, 0.0, train, false, true);
+                (o, h.squeeze_dim(0), None)
+            }
+            CellKind::Lstm => {
+                let c0 = c0.unwrap_or_else(zeros);
+                let (o, h, c) = x.lstm(&[&h0, &c0], &[&w[0], &w[1], &w[2], &w[3]], true, 1, 0.0, train, false, true);
+                (o, h.squeeze_dim(0), Some(c.squeeze_dim(0)))
+            }
+        }
+    }
+
+    /// One layer, one direction, step by step. Returns the stacked output and every h_t.
+    fn unrolled(&self, x: &Tensor, w: &[Tensor; 4]) -> (Tensor, Vec<Tensor>) {
+        let (b, t_len) = (x.size()[0], x.size()[1]);
+        let [w_ih, w_hh, b_ih, b_hh] = w;
+        // The input projection of all steps at once; the recurrence itself is one step at a time.
+        let gx = x.matmul(&w_ih.tr()) + b_ih;
+        let mut h = Tensor::zeros([b, self.hidden], (x.kind(), x.device()));
+        let mut c = h.zeros_like();
+        let mut hs = Vec::with_capacity(t_len as usize);
+        for t in 0..t_len {
+            let gx_t = gx.select(1, t);
+            let gh = h.matmul(&w_hh.tr()) + b_hh;
+            h = match self.cell {
+                CellKind::Rnn => (gx_t + gh).tanh(),
+                CellKind::Gru => {
+                    let xs = gx_t.chunk(3, 1);
+                    let hh = gh.chunk(3, 1);
+                    let r = (&xs[0] + &hh[0]).sigmoid();
+                    let z = (&xs[1] + &hh[1]).sigmoid();
+                    let n = (&xs[2] + r * &hh[2]).tanh();
+                    &n + z * (&h - &n)
+                }
+                CellKind::Lstm => {
+                    let g = (gx_t + gh).chunk(4, 1);
+                    let (i, f, gg, o) = (g[0].sigmoid(), g[1].sigmoid(), g[2].tanh(), g[3].sigmoid());
+                    c = f * &c + i * gg;
+                    o * c.tanh()
+                }
+            };
+            hs.push(h.shallow_clone());
+        }
+        (Tensor::stack(&hs, 1), hs)
+    }
+}

@@ -1,0 +1,219 @@
+//! Run folders: the one place that writes results.
+//!
+//! `results/<experiment>/<run>/` holds `config.yaml` (exactly what ran), `meta.yaml` (status, seed, device,
+//! versions, commit, timings, final numbers) and the run's CSVs. Every file is written to a temporary name and
+//! renamed, so a crash never leaves half a file. A finished run with the same config is reused, not redone;
+//! one with a different config is never replaced without `--overwrite`.
+use anyhow::{bail, Context, Result};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::{Instant, SystemTime};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    Running,
+    Finished,
+    Diverged,
+    Failed,
+}
+
+impl Status {
+    pub fn name(self) -> &'static str {
+        match self {
+            Status::Running => "running",
+            Status::Finished => "finished",
+            Status::Diverged => "diverged",
+            Status::Failed => "failed",
+        }
+    }
+    /// A run that ended on its own (finished or diverged) is complete; its results stand.
+    pub fn is_complete(self) -> bool {
+        matches!(self, Status::Finished | Status::Diverged)
+    }
+}
+
+/// `meta.yaml`.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Meta {
+    pub experiment: String,
+    pub run: String,
+    pub status: Status,
+    /// Why the run diverged or failed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+    pub seed: u64,
+    pub device: String,
+    pub threads: i64,
+    pub rnnlab_version: String,
+    pub tch_version: String,
+    pub libtorch_version: String,
+    pub commit: Option<String>,
+    pub host: String,
+    pub started: String,
+    pub finished: Option<String>,
+    pub wall_s: f64,
+    /// Labels of the run (model, mode, seq_len...), copied into summaries.
+    #[serde(default)]
+    pub tags: BTreeMap<String, String>,
+    /// Final numbers (test_acc, n_params, train_s...).
+    #[serde(default)]
+    pub result: BTreeMap<String, f64>,
+}
+
+/// What [`RunDir::open`] found.
+pub enum Opened {
+    /// A complete run with the same config: its meta, to reuse.
+    Done(Meta),
+    /// A fresh (or restarted) run folder to write into.
+    New(RunDir),
+}
+
+pub struct RunDir {
+    pub path: PathBuf,
+    pub meta: Meta,
+    clock: Instant,
+}
+
+impl RunDir {
+    /// Opens `<root>/<experiment>/<run>` for a run with config `config_yaml`.
+    /// An incomplete earlier attempt (running, failed) is replaced; a complete one with the same config is
+    /// returned as [`Opened::Done`]; a different config is an error unless `overwrite`.
+    pub fn open(
+        root: &Path,
+        experiment: &str,
+        run: &str,
+        config_yaml: &str,
+        seed: u64,
+        tags: BTreeMap<String, String>,
+        overwrite: bool,
+    ) -> Result<Opened> {
+        let path = root.join(experiment).join(run);
+        if path.exists() {
+            let old = read_meta(&path).ok();
+            let same = std::fs::read_to_string(path.join("config.yaml")).is_ok_and(|c| c == config_yaml);
+            match old {
+                Some(m) if m.status.is_complete() && same && !overwrite => return Ok(Opened::Done(m)),
+                Some(m) if m.status.is_complete() && !overwrite => bail!(
+                    "{} holds a {} run made with a different config (compare its config.yaml); pass --overwrite to \
+                     replace it, or --out DIR to write elsewhere",
+                    path.display(),
+                    m.status.name()
+                ),
+                _ => {}
+            }
+            std::fs::remove_dir_all(&path).with_context(|| format!("cannot clear {}", path.display()))?;
+        }
+        std::fs::create_dir_all(&path).with_context(|| format!("cannot create run folder {}", path.display()))?;
+        let meta = Meta {
+            experiment: experiment.into(),
+            run: run.into(),
+            status: Status::Running,
+            message: None,
+            seed,
+            device: String::new(),
+            threads: tch::get_num_threads() as i64,
+            rnnlab_version: env!("CARGO_PKG_VERSION").into(),
+            tch_version: "0.26".into(),
+            libtorch_version: option_env!("RNNLAB_LIBTORCH_VERSION").unwrap_or("unknown").into(),
+            commit: git_commit(),
+            host: std::fs::read_to_string("/etc/hostname").map(|s| s.trim().to_string()).unwrap_or_default(),
+            started: now(),
+            finished: None,
+            wall_s: 0.0,
+            tags,
+            result: BTreeMap::new(),
+        };
+        let dir = RunDir { path, meta, clock: Instant::now() };
+        dir.write("config.yaml", config_yaml.as_bytes())?;
+        dir.save_meta()?;
+        Ok(Opened::New(dir))
+    }
+
+    /// Writes `name` in the run folder atomically.
+    pub fn write(&self, name: &str, bytes: &[u8]) -> Result<()> {
+        write_atomic(&self.path.join(name), bytes)
+    }
+
+    /// Writes rows as a CSV file (headers from the row type), atomically.
+    pub fn write_csv<R: Serialize>(&self, name: &str, rows: &[R]) -> Result<()> {
+        write_atomic(&self.path.join(name), &csv_bytes(rows)?)
+    }
+
+    pub fn save_meta(&self) -> Result<()> {
+        self.write("meta.yaml", serde_yaml::to_string(&self.meta)?.as_bytes())
+    }
+
+    /// Records the end of the run.
+    pub fn finish(&mut self, status: Status, message: Option<String>) -> Result<()> {
+        self.meta.status = status;
+        self.meta.message = message;
+        self.meta.finished = Some(now());
+        self.meta.wall_s = self.clock.elapsed().as_secs_f64();
+        self.save_meta()
+    }
+}
+
+pub fn read_meta(run_dir: &Path) -> Result<Meta> {
+    let p = run_dir.join("meta.yaml");
+    let text = std::fs::read_to_string(&p).with_context(|| format!("cannot read {}", p.display()))?;
+    serde_yaml::from_str(&text).with_context(|| format!("{} is not a valid meta.yaml", p.display()))
+}
+
+/// Metas of every run folder under `<root>/<experiment>`, sorted by run name.
+pub fn list_runs(root: &Path, experiment: &str) -> Result<Vec<Meta>> {
+    let dir = root.join(experiment);
+    let mut out = Vec::new();
+    if !dir.exists() {
+        return Ok(out);
+    }
+    for e in std::fs::read_dir(&dir).with_context(|| format!("cannot list {}", dir.display()))? {
+        let p = e?.path();
+        if p.join("meta.yaml").exists() {
+            out.push(read_meta(&p)?);
+        }
+    }
+    out.sort_by(|a, b| a.run.cmp(&b.run));
+    Ok(out)
+}
+
+/// Serialises rows to CSV bytes.
+pub fn csv_bytes<R: Serialize>(rows: &[R]) -> Result<Vec<u8>> {
+    let mut w = csv::Writer::from_writer(Vec::new());
+    for r in rows {
+        w.serialize(r)?;
+    }
+    w.into_inner().map_err(|e| anyhow::anyhow!("csv: {e}"))
+}
+
+/// Writes through a temporary file in the same folder and renames it into place.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    }
+    let tmp = path.with_extension(format!("{}.tmp", path.extension().and_then(|e| e.to_str()).unwrap_or("")));
+    std::fs::write(&tmp, bytes).with_context(|| format!("cannot write {}", tmp.display()))?;
+    std::fs::rename(&tmp, path).with_context(|| format!("cannot rename {} to {}", tmp.display(), path.display()))
+}
+
+pub fn now() -> String {
+    humantime::format_rfc3339_seconds(SystemTime::now()).to_string()
+}
+
+/// `git rev-parse HEAD` (with `-dirty` when the tree has changes), if this is a git checkout.
+pub fn git_commit() -> Option<String> {
+    let out = std::process::Command::new("git").args(["rev-parse", "HEAD"]).output().ok()?;
+    if !out.status.success() {
+        return None;
+    }
+    let mut c = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    let dirty = std::process::Command::new("git")
+        .args(["status", "--porcelain", "--untracked-files=no"])
+        .output()
+        .is_ok_and(|o| !o.stdout.is_empty());
+    if dirty {
+        c.push_str("-dirty");
+    }
+    Some(c)
+}

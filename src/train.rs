@@ -1,0 +1,277 @@
+//! The one training loop, for every experiment.
+//!
+//! Per step: forward, backward, global gradient norm before and after clipping, optimiser step. Every
+//! `log_every` steps the step statistics are read back in one host sync, checked for NaN/Inf and logged.
+//! Per epoch: train (running) and val/test loss and accuracy → `metrics.csv`; best validation loss →
+//! kept weights (early stopping, checkpoint). A non-finite loss ends the run as `diverged`, keeping everything
+//! written so far.
+use crate::config::{OptimizerKind, TrainConfig};
+use crate::data::{Dataset, Split};
+use crate::model::Objective;
+use crate::progress;
+use crate::rng::Rng;
+use crate::run::{RunDir, Status};
+use anyhow::Result;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::time::Instant;
+use tch::{nn, nn::OptimizerConfig, Device, Kind, Tensor};
+
+/// A row of `metrics.csv`: one epoch and split.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct MetricRow {
+    pub experiment: String,
+    pub run: String,
+    pub model: String,
+    pub variant: String,
+    pub seed: u64,
+    pub epoch: usize,
+    pub step: usize,
+    pub split: String,
+    pub loss: f64,
+    pub acc: f64,
+    /// `ok`, or `diverged` on the row of the epoch where the loss became NaN/Inf.
+    pub status: String,
+}
+
+/// A row of `steps.csv`: one optimiser step.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct StepRow {
+    pub step: usize,
+    pub epoch: usize,
+    pub loss: f64,
+    pub grad_norm: f64,
+    pub grad_norm_clipped: f64,
+}
+
+/// How a run ended and its final numbers (also stored in `meta.yaml` under `result`).
+#[derive(Debug)]
+pub struct Outcome {
+    pub status: Status,
+    pub steps: usize,
+    pub rows: Vec<MetricRow>,
+    pub result: BTreeMap<String, f64>,
+}
+
+/// Called with the step count at init (0), every `every` steps, and after the last step.
+pub struct StepHook<'a> {
+    pub every: usize,
+    pub call: &'a mut dyn FnMut(usize) -> Result<()>,
+}
+
+/// Trains `model` (whose variables live in `vs`) on `data` and records everything in `run`.
+pub fn fit(
+    model: &dyn Objective,
+    vs: &nn::VarStore,
+    data: &Dataset,
+    cfg: &TrainConfig,
+    lr: f64,
+    run: &mut RunDir,
+    mut hook: Option<StepHook>,
+) -> Result<Outcome> {
+    let device = vs.device();
+    let mut opt = match cfg.optimizer {
+        OptimizerKind::Adam => nn::Adam { wd: cfg.weight_decay, ..Default::default() }.build(vs, lr)?,
+        OptimizerKind::Sgd => {
+            nn::Sgd { momentum: cfg.momentum, wd: cfg.weight_decay, ..Default::default() }.build(vs, lr)?
+        }
+    };
+    let vars = vs.trainable_variables();
+    let label = |epoch, step, split: &str, loss, acc, status: &str| MetricRow {
+        experiment: run.meta.experiment.clone(),
+        run: run.meta.run.clone(),
+        model: run.meta.tags.get("model").cloned().unwrap_or_default(),
+        variant: run.meta.tags.get("variant").cloned().unwrap_or_default(),
+        seed: run.meta.seed,
+        epoch,
+        step,
+        split: split.into(),
+        loss,
+        acc,
+        status: status.into(),
+    };
+    let mut rows: Vec<MetricRow> = Vec::new();
+    let mut step_rows: Vec<StepRow> = Vec::new();
+    let mut rng = Rng::derived(run.meta.seed, "batches");
+    let per_epoch = data.train.len().div_ceil(cfg.batch_size);
+    let pb = progress::bar((per_epoch * cfg.epochs) as u64, &run.meta.run);
+    let (mut step, mut train_s, mut seqs) = (0usize, 0f64, 0usize);
+    let mut best: Option<(f64, usize, Vec<Tensor>)> = None;
+    let mut since_best = 0;
+    if let Some(h) = hook.as_mut() {
+        (h.call)(0)?;
+    }
+    let mut status = Status::Finished;
+    let mut message = None;
+    'epochs: for epoch in 1..=cfg.epochs {
+        let t0 = Instant::now();
+        let batches = data.train.batches(cfg.batch_size, Some(&mut rng), cfg.bucket);
+        let mut pending: Vec<[Tensor; 4]> = Vec::new();
+        let mut counts: Vec<f64> = Vec::new();
+        let (mut loss_sum, mut correct, mut count) = (0f64, 0f64, 0f64);
+        for (i, idx) in batches.iter().enumerate() {
+            let batch = data.train.batch(idx, device);
+            let s = model.stats(&batch, true);
+            opt.zero_grad();
+            s.loss.backward();
+            let (norm, clipped) = clip_grad_norm(&vars, cfg.clip);
+            opt.step();
+            step += 1;
+            seqs += idx.len();
+            let n = s.count as f64;
+            pending.push([s.loss.detach().to_kind(Kind::Double) * n, s.correct.to_kind(Kind::Double), norm, clipped]);
+            counts.push(n);
+            let last = i + 1 == batches.len();
+            if step % cfg.log_every == 0 || last {
+                // One host sync for the steps since the last flush.
+                let rows_k: Vec<Tensor> = pending.iter().map(|p| Tensor::stack(p, 0).to_kind(Kind::Double)).collect();
+                let host = Vec::<f64>::try_from(Tensor::stack(&rows_k, 0).flatten(0, -1).to_device(Device::Cpu))?;
+                let first = step + 1 - pending.len();
+                let mut bad = None;
+                for (k, (v, n)) in host.chunks(4).zip(&counts).enumerate() {
+                    let loss = v[0] / n;
+                    step_rows.push(StepRow { step: first + k, epoch, loss, grad_norm: v[2], grad_norm_clipped: v[3] });
+                    loss_sum += v[0];
+                    correct += v[1];
+                    count += n;
+                    if !loss.is_finite() && bad.is_none() {
+                        bad = Some((first + k, loss));
+                    }
+                }
+                counts.clear();
+                pending.clear();
+                pb.set_position(step as u64);
+                pb.set_message(format!("epoch {epoch} loss {:.4}", loss_sum / count.max(1.0)));
+                if let Some((at, loss)) = bad {
+                    rows.push(label(epoch, at, "train", loss, correct / count, "diverged"));
+                    status = Status::Diverged;
+                    message = Some(format!("loss became {loss} at step {at} (epoch {epoch}); run stopped"));
+                    train_s += t0.elapsed().as_secs_f64();
+                    break 'epochs;
+                }
+            }
+            if let Some(h) = hook.as_mut().filter(|h| h.every > 0 && step % h.every == 0) {
+                (h.call)(step)?;
+            }
+        }
+        train_s += t0.elapsed().as_secs_f64();
+        rows.push(label(epoch, step, "train", loss_sum / count, correct / count, "ok"));
+        let mut line =
+            format!("{} epoch {epoch:>3}: train loss {:.4} acc {:.4}", run.meta.run, loss_sum / count, correct / count);
+        let val = data.val.as_ref().map(|v| evaluate(model, v, cfg.batch_size, device));
+        if let Some((l, a)) = val {
+            rows.push(label(epoch, step, "val", l, a, "ok"));
+            line += &format!(" | val loss {l:.4} acc {a:.4}");
+        }
+        if cfg.test_each_epoch {
+            if let Some(t) = &data.test {
+                let (l, a) = evaluate(model, t, cfg.batch_size, device);
+                rows.push(label(epoch, step, "test", l, a, "ok"));
+                line += &format!(" | test acc {a:.4}");
+            }
+        }
+        progress::line(&pb, &line);
+        run.write_csv("metrics.csv", &rows)?;
+        run.write_csv("steps.csv", &step_rows)?;
+        // Best epoch by validation loss (by training loss when there is no validation split).
+        let key = val.map_or(loss_sum / count, |v| v.0);
+        if !key.is_finite() {
+            status = Status::Diverged;
+            message = Some(format!("validation loss became {key} after epoch {epoch}; run stopped"));
+            break;
+        }
+        if best.as_ref().is_none_or(|b| key < b.0) {
+            best = Some((key, epoch, tch::no_grad(|| vars.iter().map(|v| v.copy()).collect())));
+            since_best = 0;
+        } else {
+            since_best += 1;
+            if cfg.patience.is_some_and(|p| since_best >= p) {
+                progress::line(
+                    &pb,
+                    &format!(
+                        "{}: early stop after epoch {epoch} (best epoch {})",
+                        run.meta.run,
+                        best.as_ref().map_or(0, |b| b.1)
+                    ),
+                );
+                break;
+            }
+        }
+    }
+    pb.finish_and_clear();
+    if let Some(h) = hook.as_mut() {
+        (h.call)(step)?;
+    }
+    run.write_csv("metrics.csv", &rows)?;
+    run.write_csv("steps.csv", &step_rows)?;
+    let mut result = BTreeMap::new();
+    result.insert("steps".into(), step as f64);
+    result.insert("train_s".into(), train_s);
+    result.insert("train_seq_per_s".into(), seqs as f64 / train_s.max(1e-9));
+    result.insert("n_params".into(), crate::model::n_params(vs) as f64);
+    if let Some((_, best_epoch, weights)) = best.filter(|_| status == Status::Finished) {
+        tch::no_grad(|| {
+            for (v, w) in vars.iter().zip(&weights) {
+                v.shallow_clone().copy_(w);
+            }
+        });
+        result.insert("best_epoch".into(), best_epoch as f64);
+        let mut put = |split: &Option<Split>, name: &str| {
+            if let Some(s) = split {
+                let (l, a) = evaluate(model, s, cfg.batch_size, device);
+                result.insert(format!("{name}_loss"), l);
+                result.insert(format!("{name}_acc"), a);
+            }
+        };
+        put(&data.val, "val");
+        put(&data.test, "test");
+        if cfg.checkpoint {
+            let tmp = run.path.join("model.tmp.safetensors");
+            vs.save(&tmp)?;
+            std::fs::rename(&tmp, run.path.join("model.safetensors"))?;
+        }
+    }
+    if let Some(r) = rows.iter().rev().find(|r| r.split == "train") {
+        result.insert("train_loss".into(), r.loss);
+        result.insert("train_acc".into(), r.acc);
+    }
+    run.meta.result.extend(result.clone());
+    run.finish(status, message)?;
+    Ok(Outcome { status, steps: step, rows, result })
+}
+
+/// Global L2 norm of all gradients, scaled down to `max` when above it, without a host sync.
+/// Returns (norm before, norm after) as scalar tensors.
+pub fn clip_grad_norm(vars: &[Tensor], max: Option<f64>) -> (Tensor, Tensor) {
+    tch::no_grad(|| {
+        let grads: Vec<Tensor> = vars.iter().map(Tensor::grad).filter(Tensor::defined).collect();
+        let norms: Vec<Tensor> = grads.iter().map(|g| g.norm().to_kind(Kind::Float)).collect();
+        let total = Tensor::stack(&norms, 0).norm();
+        match max {
+            Some(m) => {
+                let coef = ((&total + 1e-6).reciprocal() * m).clamp_max(1.0);
+                for g in &grads {
+                    let _ = g.shallow_clone().g_mul_(&coef);
+                }
+                let after = &total * &coef;
+                (total, after)
+            }
+            None => (total.shallow_clone(), total),
+        }
+    })
+}
+
+/// Mean loss and accuracy over a split, in evaluation mode, one host sync.
+pub fn evaluate(model: &dyn Objective, split: &Split, batch_size: usize, device: Device) -> (f64, f64) {
+    tch::no_grad(|| {
+        let mut sums = Tensor::zeros([2], (Kind::Double, device));
+        let mut count = 0i64;
+        for idx in split.batches(batch_size, None, true) {
+            let s = model.stats(&split.batch(&idx, device), false);
+            sums += Tensor::stack(&[s.loss.to_kind(Kind::Double) * s.count as f64, s.correct.to_kind(Kind::Double)], 0);
+            count += s.count;
+        }
+        let v = Vec::<f64>::try_from(sums.to_device(Device::Cpu)).expect("eval sums");
+        (v[0] / count as f64, v[1] / count as f64)
+    })
+}

@@ -1,0 +1,176 @@
+//! The training loop and run folders: learning, reproducibility, divergence, reuse of finished runs.
+use rnnlab::config::{CellKind, ModelConfig, ProbeConfig, TrainConfig};
+use rnnlab::data::synthetic::SyntheticConfig;
+use rnnlab::data::{Batch, Dataset};
+use rnnlab::experiment::{train_classifier, Point};
+use rnnlab::model::{Classifier, Objective, Stats};
+use rnnlab::run::{read_meta, Opened, RunDir, Status};
+use rnnlab::train::fit;
+use std::cell::Cell;
+use std::collections::BTreeMap;
+use std::path::Path;
+use tch::{nn, Device};
+
+fn data() -> SyntheticConfig {
+    SyntheticConfig { length: 6, n_train: 600, n_val: 100, n_test: 200, ..Default::default() }
+}
+
+fn point(root: &Path, run: &str, cell: CellKind, epochs: usize, probe: bool) -> Point {
+    let model = ModelConfig { cell, embed_dim: 8, hidden: 16, ..Default::default() };
+    let train = TrainConfig { epochs, batch_size: 32, lr: 0.01, seed: 7, ..Default::default() };
+    let probe = ProbeConfig { enabled: probe, every: 10, batch_size: 16, hidden: true };
+    Point {
+        root: root.to_path_buf(),
+        experiment: "t".into(),
+        run: run.into(),
+        config_yaml: format!("{model:?} {train:?} {probe:?}"),
+        model,
+        train,
+        probe,
+        tags: BTreeMap::new(),
+        device: Device::Cpu,
+        overwrite: false,
+    }
+}
+
+#[test]
+fn a_tiny_model_learns_the_shortest_task() {
+    let dir = tempfile::tempdir().unwrap();
+    let meta = train_classifier(point(dir.path(), "gru", CellKind::Gru, 6, false), &mut || Ok(data().dataset(7)), None)
+        .unwrap();
+    assert_eq!(meta.status, Status::Finished);
+    let acc = meta.result["test_acc"];
+    assert!(acc > 0.95, "GRU on the L=6 task reached only {acc} (chance is 0.25)");
+}
+
+#[test]
+fn same_seed_gives_identical_csv_bytes() {
+    let (a, b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    for d in [&a, &b] {
+        train_classifier(point(d.path(), "lstm", CellKind::Lstm, 2, true), &mut || Ok(data().dataset(7)), None)
+            .unwrap();
+    }
+    for f in ["metrics.csv", "steps.csv", "grad_norms.csv", "config.yaml"] {
+        let x = std::fs::read(a.path().join("t/lstm").join(f)).unwrap();
+        let y = std::fs::read(b.path().join("t/lstm").join(f)).unwrap();
+        assert!(!x.is_empty(), "{f} is empty");
+        assert!(x == y, "{f} differs between two runs with the same seed");
+    }
+    // A different seed changes the numbers.
+    let c = tempfile::tempdir().unwrap();
+    let mut p = point(c.path(), "lstm", CellKind::Lstm, 2, true);
+    p.train.seed = 8;
+    train_classifier(p, &mut || Ok(data().dataset(8)), None).unwrap();
+    let x = std::fs::read(a.path().join("t/lstm/metrics.csv")).unwrap();
+    assert!(x != std::fs::read(c.path().join("t/lstm/metrics.csv")).unwrap());
+}
+
+/// Wraps a model and turns its loss into NaN from training step `at` on.
+struct NanFrom<'a> {
+    inner: &'a Classifier,
+    at: usize,
+    step: Cell<usize>,
+}
+
+impl Objective for NanFrom<'_> {
+    fn stats(&self, batch: &Batch, train: bool) -> Stats {
+        let mut s = self.inner.stats(batch, train);
+        if train {
+            self.step.set(self.step.get() + 1);
+            if self.step.get() >= self.at {
+                s.loss = &s.loss * f64::NAN;
+            }
+        }
+        s
+    }
+}
+
+#[test]
+fn a_nan_loss_marks_the_run_diverged_and_keeps_what_was_written() {
+    let dir = tempfile::tempdir().unwrap();
+    let ds: Dataset = data().dataset(1);
+    let per_epoch = ds.train.len().div_ceil(32); // 19 steps
+    let p = point(dir.path(), "nan", CellKind::Rnn, 5, false);
+    let Opened::New(mut run) = RunDir::open(dir.path(), "t", "nan", "x", 1, BTreeMap::new(), false).unwrap() else {
+        panic!()
+    };
+    let vs = nn::VarStore::new(Device::Cpu);
+    let model = Classifier::new(&vs.root(), &p.model, ds.vocab, 4);
+    let at = per_epoch + 5; // in epoch 2
+    let nan = NanFrom { inner: &model, at, step: Cell::new(0) };
+    let out = fit(&nan, &vs, &ds, &p.train, 0.01, &mut run, None).unwrap();
+    assert_eq!(out.status, Status::Diverged);
+    // Detected at the next host sync (every log_every steps, or the epoch's end).
+    assert!(out.steps >= at && out.steps < at + p.train.log_every, "stopped at step {}", out.steps);
+    let meta = read_meta(&dir.path().join("t/nan")).unwrap();
+    assert_eq!(meta.status, Status::Diverged);
+    assert!(meta.message.as_deref().unwrap().contains(&format!("step {at}")), "{:?}", meta.message);
+    let metrics = std::fs::read_to_string(dir.path().join("t/nan/metrics.csv")).unwrap();
+    let lines: Vec<&str> = metrics.lines().collect();
+    assert!(lines[0].starts_with("experiment,run,model,variant,seed,epoch,step,split,loss,acc,status"), "{}", lines[0]);
+    // Epoch 1 (train + val + test rows) survives, then one diverged row.
+    assert_eq!(lines.len(), 1 + 3 + 1, "{metrics}");
+    assert!(lines[1].contains(",1,19,train,") && lines[1].ends_with(",ok"));
+    assert!(lines[4].contains(&format!(",2,{at},train,NaN,")) && lines[4].ends_with(",diverged"), "{}", lines[4]);
+    let steps = std::fs::read_to_string(dir.path().join("t/nan/steps.csv")).unwrap();
+    assert!(steps.lines().count() > at, "steps.csv lost rows");
+    // The next run carries on normally.
+    let meta =
+        train_classifier(point(dir.path(), "after", CellKind::Gru, 1, false), &mut || Ok(data().dataset(1)), None)
+            .unwrap();
+    assert_eq!(meta.status, Status::Finished);
+}
+
+#[test]
+fn finished_runs_are_reused_and_never_overwritten_silently() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut loads = 0;
+    let first = train_classifier(
+        point(dir.path(), "r", CellKind::Gru, 1, false),
+        &mut || {
+            loads += 1;
+            Ok(data().dataset(7))
+        },
+        None,
+    )
+    .unwrap();
+    let again = train_classifier(
+        point(dir.path(), "r", CellKind::Gru, 1, false),
+        &mut || {
+            loads += 1;
+            Ok(data().dataset(7))
+        },
+        None,
+    )
+    .unwrap();
+    assert_eq!(loads, 1, "a finished run with the same config must not be redone");
+    assert_eq!(first.finished, again.finished);
+    // Different config: refused, results untouched.
+    let before = std::fs::read(dir.path().join("t/r/metrics.csv")).unwrap();
+    let err = train_classifier(point(dir.path(), "r", CellKind::Gru, 2, false), &mut || Ok(data().dataset(7)), None)
+        .unwrap_err();
+    let msg = format!("{err:#}");
+    assert!(msg.contains("different config") && msg.contains("--overwrite"), "{msg}");
+    assert_eq!(before, std::fs::read(dir.path().join("t/r/metrics.csv")).unwrap());
+    // With overwrite it is redone.
+    let mut p = point(dir.path(), "r", CellKind::Gru, 2, false);
+    p.overwrite = true;
+    let redone = train_classifier(p, &mut || Ok(data().dataset(7)), None).unwrap();
+    assert_eq!(redone.result["steps"], 2.0 * 19.0);
+    // An interrupted run (status running) is restarted.
+    let path = dir.path().join("t/r/meta.yaml");
+    let text = std::fs::read_to_string(&path).unwrap().replace("status: finished", "status: running");
+    std::fs::write(&path, text).unwrap();
+    let mut restarted = 0;
+    let p = point(dir.path(), "r", CellKind::Gru, 2, false);
+    train_classifier(
+        p,
+        &mut || {
+            restarted += 1;
+            Ok(data().dataset(7))
+        },
+        None,
+    )
+    .unwrap();
+    assert_eq!(restarted, 1);
+}
