@@ -31,8 +31,8 @@ unexport LIBTORCH_USE_PYTORCH
 export RNNLAB_CUDA ?= 0
 
 .DEFAULT_GOAL := help
-.PHONY: help torch torch-python build demo test lint fmt names imdb sweep-imdb vanishing bench bench-quick \
-        bench-compare report generate data env clean-results
+.PHONY: help torch torch-python build demo test lint fmt names names-distance imdb sweep-imdb vanishing bench \
+        bench-quick bench-compare report generate data env clean-results
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | expand -t 16
@@ -60,17 +60,17 @@ torch-python: $(TORCH_STAMP) ## make `import torch` work in the venv (for fixtur
 	@$(VENV)/bin/python -c 'import torch' 2>/dev/null || $(VENV)/bin/pip install --quiet --disable-pip-version-check torch==$(TORCH_VERSION)
 	@$(VENV)/bin/python -c 'import torch; print("torch", torch.__version__)'
 
-env: $(TORCH_STAMP) ## print the variables to use cargo directly: eval $$(make -s env)
+env: $(TORCH_STAMP) ## print the variables to call cargo directly (eval "$(make -s env)")
 	@echo "export LIBTORCH=$(LIBTORCH) LIBTORCH_CXX11_ABI=$(LIBTORCH_CXX11_ABI) RNNLAB_CUDA=$(RNNLAB_CUDA)"
 
 build: $(TORCH_STAMP) ## build all binaries (release)
 	$(CARGO) build $(RELEASE) --bins
 
 # ---------------------------------------------------------------------------------------------------- run
-demo: build ## offline demo: RNN vs GRU vs LSTM on a synthetic long-range task (~3 min)
+demo: build ## offline demo: RNN vs GRU vs LSTM on a synthetic long-range task (~1.5 min)
 	$(BIN)/demo --config configs/demo.yaml $(ARGS)
 
-test: $(TORCH_STAMP) ## run the test suite (uses $(TEST_DATA))
+test: $(TORCH_STAMP) ## run the test suite (real data from TEST_DATA, default ../shared/data)
 	$(CARGO) fmt --check
 	RNNLAB_TEST_DATA=$(abspath $(TEST_DATA)) $(CARGO) test $(RELEASE) -- --test-threads=2
 
@@ -80,6 +80,40 @@ lint: $(TORCH_STAMP) ## rustfmt and clippy, warnings as errors
 
 fmt: ## format the code
 	$(CARGO) fmt
+
+names: build ## names → language: RNN, GRU, LSTM × 3 seeds (~4 min); NAMES=dir of <Language>.txt
+	@test -d $(NAMES) || { echo "error: no names data at $(NAMES); run 'make data' or pass NAMES=/path/to/names" >&2; exit 1; }
+	$(BIN)/names --config configs/names.yaml --set data.dir=$(NAMES) $(ARGS)
+
+names-distance: build ## names with k filler steps before the readout, k = 0..200 (~12 min)
+	@test -d $(NAMES) || { echo "error: no names data at $(NAMES); run 'make data' or pass NAMES=/path/to/names" >&2; exit 1; }
+	$(BIN)/names --config configs/names_distance.yaml --set data.dir=$(NAMES) $(ARGS)
+
+# ---------------------------------------------------------------------------------------------------- data
+NAMES_URL := https://download.pytorch.org/tutorial/data.zip
+IMDB_URL  := https://ai.stanford.edu/~amaas/data/sentiment/aclImdb_v1.tar.gz
+# MD5 of the official archive (as torchtext and PaddlePaddle check it).
+IMDB_MD5  := 7c2ac02c03563afcf9b574c7e56c153a
+
+data: $(NAMES)/.verified $(IMDB) ## download the official names and IMDB archives into data/ (resumable, checksummed)
+
+# curl -C - resumes a partial .part file; the checksum is verified before the file takes its final name.
+$(DATA_DIR)/names-data.zip:
+	@mkdir -p $(@D)
+	curl -fL --retry 3 -C - -o $@.part $(NAMES_URL) || { echo "error: download of $(NAMES_URL) failed (rerun to resume)" >&2; exit 1; }
+	mv $@.part $@
+
+$(NAMES)/.verified: $(DATA_DIR)/names-data.zip scripts/names.sha256
+	@mkdir -p $(NAMES)
+	unzip -q -o -j $< 'data/names/*.txt' -d $(NAMES)
+	cd $(NAMES) && sha256sum --quiet -c $(CURDIR)/scripts/names.sha256 || { echo "error: checksum mismatch in $(NAMES)" >&2; exit 1; }
+	@touch $@
+
+$(IMDB):
+	@mkdir -p $(@D)
+	curl -fL --retry 3 -C - -o $@.part $(IMDB_URL) || { echo "error: download of $(IMDB_URL) failed (rerun to resume)" >&2; exit 1; }
+	echo "$(IMDB_MD5)  $@.part" | md5sum --quiet -c - || { echo "error: $@.part does not match MD5 $(IMDB_MD5); delete it and rerun" >&2; exit 1; }
+	mv $@.part $@
 
 clean-results: ## delete results/ (asks first)
 	@read -p "delete everything under results/? [y/N] " a && [ "$$a" = y ] && find results -mindepth 1 ! -name README.md -delete || true

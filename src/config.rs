@@ -89,6 +89,16 @@ pub enum OptimizerKind {
     Sgd,
 }
 
+/// How the best epoch is chosen (on the validation split, or the training split when there is none).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BestBy {
+    /// Lowest validation loss.
+    ValLoss,
+    /// Highest validation accuracy (ties: the earlier epoch).
+    ValAcc,
+}
+
 /// Initialisation. Default: PyTorch's U(±1/√hidden) for every weight and bias of all three cells.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -115,7 +125,7 @@ pub struct ModelConfig {
     pub hidden: i64,
     pub layers: i64,
     pub bidirectional: bool,
-    /// Dropout between recurrent layers and before the head.
+    /// Dropout on the recurrent layer's inputs, between recurrent layers, and before the head.
     pub dropout: f64,
     pub init: InitConfig,
     pub readout: Readout,
@@ -153,7 +163,9 @@ pub struct TrainConfig {
     pub weight_decay: f64,
     /// Clip the global gradient norm to this value; null = no clipping (norms are logged either way).
     pub clip: Option<f64>,
-    /// Stop after this many epochs without a better validation loss; null = run all epochs.
+    /// What "better epoch" means for early stopping and the kept weights.
+    pub best_by: BestBy,
+    /// Stop after this many epochs without a better epoch; null = run all epochs.
     pub patience: Option<usize>,
     /// Group sequences of similar length into batches (less padding, same data).
     pub bucket: bool,
@@ -177,6 +189,7 @@ impl Default for TrainConfig {
             momentum: 0.9,
             weight_decay: 0.0,
             clip: Some(5.0),
+            best_by: BestBy::ValLoss,
             patience: None,
             bucket: true,
             log_every: 20,

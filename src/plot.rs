@@ -357,23 +357,26 @@ fn draw_heatmap<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, h: &Heatmap) 
     let norm = |v: f64| (lg(v, h.log) - lo) / (hi - lo);
     let longest = h.y_ticks.iter().map(|s| s.chars().count()).max().unwrap_or(4);
     let rotate = h.x_ticks.iter().any(|s| s.chars().count() > 4);
+    // Categorical axes: segment i is column (row) i; labels sit at segment centres.
     let mut chart = ChartBuilder::on(&main)
         .margin(10)
-        .x_label_area_size(if rotate { 110 } else { 55 })
+        .margin_right(20)
+        .x_label_area_size(55)
         .y_label_area_size((longest * 9 + 40).min(200) as u32)
-        .build_cartesian_2d((0..cols as i32).into_segmented(), (0..rows as i32).into_segmented())?;
+        .build_cartesian_2d((0..cols as i32 - 1).into_segmented(), (0..rows as i32 - 1).into_segmented())?;
     let xt = h.x_ticks.clone();
     let yt = h.y_ticks.clone();
     let label = |ticks: &[String], v: &SegmentValue<i32>, flip: bool| match v {
         SegmentValue::CenterOf(i) => {
             let i = if flip { ticks.len() as i32 - 1 - i } else { *i };
-            ticks.get(i.max(0) as usize).cloned().unwrap_or_default()
+            usize::try_from(i).ok().and_then(|i| ticks.get(i)).cloned().unwrap_or_default()
         }
         _ => String::new(),
     };
+    // Row 0 is drawn at the top.
     let fx = move |v: &SegmentValue<i32>| label(&xt, v, false);
     let fy = move |v: &SegmentValue<i32>| label(&yt, v, true);
-    let xstyle = if rotate { font(13.0).transform(FontTransform::Rotate270) } else { font(13.0) };
+    let xstyle = font(if rotate { 10.0 } else { 13.0 });
     chart
         .configure_mesh()
         .disable_mesh()
@@ -397,7 +400,7 @@ fn draw_heatmap<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, h: &Heatmap) 
                 (SegmentValue::Exact(c + 1), SegmentValue::Exact(y)),
             ];
             chart.draw_series(std::iter::once(Rectangle::new(cell, color.filled())))?;
-            if h.annotate && v.is_finite() {
+            if h.annotate && v.is_finite() && v.abs() >= 0.005 {
                 let txt = if v.abs() < 10.0 { format!("{v:.2}") } else { format!("{v:.0}") };
                 let tc = if norm(v) > 0.6 { BLACK } else { WHITE };
                 let style = font(11.0).color(&tc).pos(Pos::new(HPos::Center, VPos::Center));
@@ -480,10 +483,13 @@ fn draw_bars<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, b: &Bars) -> Dra
             (lo.min(0.0), hi)
         }
     });
-    let rotate = b.categories.iter().any(|c| c.len() > 6) && n > 4;
+    // Smaller tick labels when the categories are many and long (rotated text clips in plotters).
+    let longest_cat = b.categories.iter().map(|c| c.chars().count()).max().unwrap_or(1) as f64;
+    let per_cat = (main.dim_in_pixel().0 as f64 - 100.0) / n.max(1) as f64;
+    let tick_size = (per_cat / longest_cat * 1.6).clamp(9.0, 14.0);
     let mut chart = ChartBuilder::on(&main)
         .margin(12)
-        .x_label_area_size(if rotate { 110 } else { 50 })
+        .x_label_area_size(50)
         .y_label_area_size(80)
         .build_cartesian_2d(0f64..n as f64, y0..y1)?;
     let cats = b.categories.clone();
@@ -491,7 +497,7 @@ fn draw_bars<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, b: &Bars) -> Dra
         cats.get(v.floor() as usize).filter(|_| (v.fract() - 0.5).abs() < 1e-6).cloned().unwrap_or_default()
     };
     let fy = move |v: &f64| tick(*v, ly);
-    let xstyle = if rotate { font(14.0).transform(FontTransform::Rotate270) } else { font(14.0) };
+    let xstyle = font(tick_size);
     chart
         .configure_mesh()
         .disable_x_mesh()

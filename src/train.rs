@@ -5,7 +5,7 @@
 //! Per epoch: train (running) and val/test loss and accuracy → `metrics.csv`; best validation loss →
 //! kept weights (early stopping, checkpoint). A non-finite loss ends the run as `diverged`, keeping everything
 //! written so far.
-use crate::config::{OptimizerKind, TrainConfig};
+use crate::config::{BestBy, OptimizerKind, TrainConfig};
 use crate::data::{Dataset, Split};
 use crate::model::Objective;
 use crate::progress;
@@ -173,13 +173,17 @@ pub fn fit(
         progress::line(&pb, &line);
         run.write_csv("metrics.csv", &rows)?;
         run.write_csv("steps.csv", &step_rows)?;
-        // Best epoch by validation loss (by training loss when there is no validation split).
-        let key = val.map_or(loss_sum / count, |v| v.0);
-        if !key.is_finite() {
+        // Best epoch by validation loss or accuracy (training split when there is no validation split).
+        let (loss, acc) = val.unwrap_or((loss_sum / count, correct / count));
+        if !loss.is_finite() {
             status = Status::Diverged;
-            message = Some(format!("validation loss became {key} after epoch {epoch}; run stopped"));
+            message = Some(format!("evaluation loss became {loss} after epoch {epoch}; run stopped"));
             break;
         }
+        let key = match cfg.best_by {
+            BestBy::ValLoss => loss,
+            BestBy::ValAcc => -acc,
+        };
         if best.as_ref().is_none_or(|b| key < b.0) {
             best = Some((key, epoch, tch::no_grad(|| vars.iter().map(|v| v.copy()).collect())));
             since_best = 0;

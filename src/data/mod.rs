@@ -3,6 +3,7 @@
 //! Sources ([`synthetic`], and the names and IMDB readers) produce [`Example`]s; [`Split::new`] pads them once
 //! into one `[N, T_max]` tensor, and every batch is an `index_select` of it cut to the batch's own longest
 //! sequence, so no tensor is rebuilt from Rust vectors during training.
+pub mod names;
 pub mod synthetic;
 
 use crate::model::Spans;

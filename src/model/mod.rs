@@ -4,8 +4,8 @@ pub mod recurrent;
 pub use recurrent::{Impl, Recurrent, Spans, State};
 
 use crate::config::{InputKind, ModelConfig, Readout};
-use crate::data::Batch;
-use tch::{nn, nn::Module, Kind, Tensor};
+use crate::data::{Batch, Split};
+use tch::{nn, nn::Module, Device, Kind, Tensor};
 
 /// Loss and counts for one batch: what the training loop needs from any model.
 pub struct Stats {
@@ -67,7 +67,8 @@ impl Classifier {
     pub fn logits_traced(&self, x: &Tensor, batch: &Batch, train: bool, imp: Impl) -> (Tensor, Vec<Tensor>) {
         let real = self.cfg.readout == Readout::LastReal;
         let spans = real.then_some(&batch.spans);
-        let (out, hs) = self.rnn.forward_traced(x, spans, train, imp);
+        let x = x.dropout(self.cfg.dropout, train);
+        let (out, hs) = self.rnn.forward_traced(&x, spans, train, imp);
         let feats = self.readout(&out, batch);
         (self.head.forward(&feats.dropout(self.cfg.dropout, train)), hs)
     }
@@ -96,6 +97,21 @@ impl Classifier {
 
     pub fn forward(&self, batch: &Batch, train: bool) -> Tensor {
         self.logits_from(&self.embed(&batch.tokens), batch, train, Impl::Fused)
+    }
+
+    /// Class probabilities `[N, classes]` (on the CPU) for every row of `split`, in row order.
+    pub fn predict_proba(&self, split: &Split, batch_size: usize) -> Tensor {
+        let device = split.tokens.device();
+        tch::no_grad(|| {
+            let parts: Vec<Tensor> = split
+                .batches(batch_size, None, false)
+                .iter()
+                .map(|idx| {
+                    self.forward(&split.batch(idx, device), false).softmax(-1, Kind::Float).to_device(Device::Cpu)
+                })
+                .collect();
+            Tensor::cat(&parts, 0)
+        })
     }
 }
 
