@@ -89,6 +89,14 @@ names-distance: build ## names with k filler steps before the readout, k = 0..20
 	@test -d $(NAMES) || { echo "error: no names data at $(NAMES); run 'make data' or pass NAMES=/path/to/names" >&2; exit 1; }
 	$(BIN)/names --config configs/names_distance.yaml --set data.dir=$(NAMES) $(ARGS)
 
+imdb: build ## IMDB sentiment at L=400: RNN, GRU, LSTM (~20 min); IMDB=archive or aclImdb/ folder
+	@test -e $(IMDB) || { echo "error: no IMDB data at $(IMDB); run 'make data' or pass IMDB=/path/to/aclImdb_v1.tar.gz" >&2; exit 1; }
+	$(BIN)/imdb --config configs/imdb.yaml --set data.path=$(IMDB) $(ARGS)
+
+sweep-imdb: build ## IMDB length sweep: 3 modes × 7 lengths × 3 seeds × 4 models (< 60 min; resumable)
+	@test -e $(IMDB) || { echo "error: no IMDB data at $(IMDB); run 'make data' or pass IMDB=/path/to/aclImdb_v1.tar.gz" >&2; exit 1; }
+	$(BIN)/sweep --config configs/imdb_sweep.yaml --set data.path=$(IMDB) $(ARGS)
+
 # ---------------------------------------------------------------------------------------------------- data
 NAMES_URL := https://download.pytorch.org/tutorial/data.zip
 IMDB_URL  := https://ai.stanford.edu/~amaas/data/sentiment/aclImdb_v1.tar.gz

@@ -13,7 +13,7 @@ use rnnlab::charts::{baseline, grad_series, metric_vs, training_curves};
 use rnnlab::cli::Common;
 use rnnlab::config::{self, CellKind, Checker, ModelConfig, OutputConfig, ProbeConfig, TrainConfig, Validate};
 use rnnlab::data::synthetic::SyntheticConfig;
-use rnnlab::experiment::{train_classifier, Point};
+use rnnlab::experiment::{train_classifier, Arch, Point};
 use rnnlab::metrics::write_summary;
 use rnnlab::plot::{Figure, Panel};
 use serde::{Deserialize, Serialize};
@@ -69,7 +69,11 @@ impl Validate for DemoConfig {
     }
 }
 
-fn main() -> Result<()> {
+fn main() -> std::process::ExitCode {
+    rnnlab::cli::run_main(run)
+}
+
+fn run() -> Result<()> {
     let cli = Cli::parse();
     let cfg: DemoConfig = config::load(&cli.common.config_path(DEFAULT_CONFIG), &cli.common.set)?;
     let device = cli.common.setup()?;
@@ -86,6 +90,7 @@ fn main() -> Result<()> {
                 run_cfg.train.seed = seed;
                 run_cfg.sweep = Sweep { cells: vec![cell], lengths: vec![length], seeds: vec![seed] };
                 let point = Point {
+                    arch: Arch::Recurrent,
                     root: root.clone(),
                     experiment: EXPERIMENT.into(),
                     run: format!("{cell}-L{length}-s{seed}"),

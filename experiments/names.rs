@@ -14,7 +14,7 @@ use rnnlab::cli::Common;
 use rnnlab::config::{self, CellKind, Checker, ModelConfig, OutputConfig, ProbeConfig, TrainConfig, Validate};
 use rnnlab::data::names::{self, NamesConfig};
 use rnnlab::data::{Dataset, Example, Pad, Split};
-use rnnlab::experiment::{train_classifier, Point};
+use rnnlab::experiment::{train_classifier, Arch, Point};
 use rnnlab::metrics::{confusion, macro_f1, per_class_recall, row_normalise, write_summary};
 use rnnlab::model::Classifier;
 use rnnlab::plot::{cell_color, mean_std, Bars, Figure, Heatmap, Panel};
@@ -109,7 +109,11 @@ impl Mode {
     }
 }
 
-fn main() -> Result<()> {
+fn main() -> std::process::ExitCode {
+    rnnlab::cli::run_main(run)
+}
+
+fn run() -> Result<()> {
     let cli = Cli::parse();
     if let Some(Cmd::Predict { run, top, names }) = &cli.cmd {
         return predict(run, *top, names, &cli.common);
@@ -134,6 +138,7 @@ fn main() -> Result<()> {
                     Mode::Distance => format!("{cell}-k{k}-s{seed}"),
                 };
                 let point = Point {
+                    arch: Arch::Recurrent,
                     root: root.clone(),
                     experiment: exp.into(),
                     run,

@@ -45,6 +45,17 @@ impl Common {
     }
 }
 
+/// Runs `body` and turns an error into one `error: ...` line on stderr (causes joined by ": ") and exit code 1.
+pub fn run_main(body: impl FnOnce() -> Result<()>) -> std::process::ExitCode {
+    match body() {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
 pub fn parse_device(s: &str) -> Result<Device> {
     let cuda_n = tch::Cuda::device_count();
     let need = |i: usize| -> Result<Device> {

@@ -5,18 +5,28 @@
 //! own outputs. Sweeps call this once per point.
 use crate::cli::device_name;
 use crate::config::{ModelConfig, ProbeConfig, TrainConfig};
-use crate::data::Dataset;
-use crate::model::Classifier;
+use crate::data::{Dataset, Refused};
+use crate::model::{BagOfWords, Classifier};
 use crate::probe::Probe;
-use crate::run::{Meta, Opened, RunDir};
+use crate::run::{Meta, Opened, RunDir, Status};
 use crate::train::{fit, Outcome, StepHook};
 use anyhow::Result;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use tch::{nn, Device};
 
+/// What to train.
+#[derive(Clone, Debug)]
+pub enum Arch {
+    /// [`Classifier`] with the point's model config.
+    Recurrent,
+    /// [`BagOfWords`] logistic regression ignoring these ids (besides padding).
+    BagOfWords { ignore: Vec<i64> },
+}
+
 /// One run to make.
 pub struct Point {
+    pub arch: Arch,
     pub root: PathBuf,
     pub experiment: String,
     pub run: String,
@@ -25,7 +35,7 @@ pub struct Point {
     pub model: ModelConfig,
     pub train: TrainConfig,
     pub probe: ProbeConfig,
-    /// Labels copied into summaries (model, seq_len...). `model` is set from the cell.
+    /// Labels copied into summaries (model, seq_len...). `model` is set from the cell (or `bow`).
     pub tags: BTreeMap<String, String>,
     pub device: Device,
     pub overwrite: bool,
@@ -52,10 +62,34 @@ pub fn train_classifier(
         Opened::New(run) => run,
     };
     run.meta.device = device_name(p.device);
-    let data = load()?.to_device(p.device);
+    let data = match load() {
+        Ok(d) => d.to_device(p.device),
+        Err(e) => {
+            let (status, message) = match e.downcast_ref::<Refused>() {
+                Some(r) => {
+                    run.meta.result.insert("n_train".into(), r.n_train as f64);
+                    run.meta.result.insert("n_test".into(), r.n_test as f64);
+                    (Status::Refused, r.message.clone())
+                }
+                None => (Status::Failed, format!("{e:#}")),
+            };
+            eprintln!("{}: {}: {message}", p.run, status.name());
+            run.finish(status, Some(message))?;
+            return if status == Status::Refused { Ok(run.meta) } else { Err(e) };
+        }
+    };
+    for (k, s) in [("n_train", Some(&data.train)), ("n_val", data.val.as_ref()), ("n_test", data.test.as_ref())] {
+        run.meta.result.insert(k.into(), s.map_or(0, |s| s.len()) as f64);
+    }
     tch::manual_seed(p.train.seed as i64);
     let vs = nn::VarStore::new(p.device);
-    let model = Classifier::new(&vs.root(), &p.model, data.vocab, data.classes.len() as i64);
+    let classes = data.classes.len() as i64;
+    if let Arch::BagOfWords { ignore } = &p.arch {
+        let bow = BagOfWords::new(&vs.root(), data.vocab, classes, ignore);
+        let outcome = fit(&bow, &vs, &data, &p.train, p.train.lr, &mut run, None);
+        return finish(outcome, run);
+    }
+    let model = Classifier::new(&vs.root(), &p.model, data.vocab, classes);
     let lr = p.train.lr_for(p.model.cell);
     let outcome = if p.probe.enabled {
         let split = data.val.as_ref().unwrap_or(&data.train);
@@ -70,14 +104,22 @@ pub fn train_classifier(
     };
     let outcome = match outcome {
         Ok(o) => o,
-        Err(e) => {
-            run.finish(crate::run::Status::Failed, Some(format!("{e:#}")))?;
-            return Err(e);
-        }
+        Err(e) => return finish(Err(e), run),
     };
     if let Some(after) = after {
         after(&model, &data, &mut run, &outcome)?;
         run.save_meta()?;
     }
     Ok(run.meta)
+}
+
+/// A training error marks the run failed (and is returned); otherwise the meta.
+fn finish(outcome: Result<Outcome>, mut run: RunDir) -> Result<Meta> {
+    match outcome {
+        Ok(_) => Ok(run.meta),
+        Err(e) => {
+            run.finish(Status::Failed, Some(format!("{e:#}")))?;
+            Err(e)
+        }
+    }
 }

@@ -17,6 +17,8 @@ pub enum Status {
     Finished,
     Diverged,
     Failed,
+    /// Not trained: the data could not make this point (too few examples...). See `message`.
+    Refused,
 }
 
 impl Status {
@@ -26,11 +28,12 @@ impl Status {
             Status::Finished => "finished",
             Status::Diverged => "diverged",
             Status::Failed => "failed",
+            Status::Refused => "refused",
         }
     }
-    /// A run that ended on its own (finished or diverged) is complete; its results stand.
+    /// A run that ended on its own (finished, diverged or refused) is complete; its results stand.
     pub fn is_complete(self) -> bool {
-        matches!(self, Status::Finished | Status::Diverged)
+        matches!(self, Status::Finished | Status::Diverged | Status::Refused)
     }
 }
 

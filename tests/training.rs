@@ -2,7 +2,7 @@
 use rnnlab::config::{CellKind, ModelConfig, ProbeConfig, TrainConfig};
 use rnnlab::data::synthetic::SyntheticConfig;
 use rnnlab::data::{Batch, Dataset};
-use rnnlab::experiment::{train_classifier, Point};
+use rnnlab::experiment::{train_classifier, Arch, Point};
 use rnnlab::model::{Classifier, Objective, Stats};
 use rnnlab::run::{read_meta, Opened, RunDir, Status};
 use rnnlab::train::fit;
@@ -20,6 +20,7 @@ fn point(root: &Path, run: &str, cell: CellKind, epochs: usize, probe: bool) -> 
     let train = TrainConfig { epochs, batch_size: 32, lr: 0.01, seed: 7, ..Default::default() };
     let probe = ProbeConfig { enabled: probe, every: 10, batch_size: 16, hidden: true };
     Point {
+        arch: Arch::Recurrent,
         root: root.to_path_buf(),
         experiment: "t".into(),
         run: run.into(),

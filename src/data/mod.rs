@@ -3,6 +3,7 @@
 //! Sources ([`synthetic`], and the names and IMDB readers) produce [`Example`]s; [`Split::new`] pads them once
 //! into one `[N, T_max]` tensor, and every batch is an `index_select` of it cut to the batch's own longest
 //! sequence, so no tensor is rebuilt from Rust vectors during training.
+pub mod imdb;
 pub mod names;
 pub mod synthetic;
 
@@ -81,6 +82,17 @@ impl Split {
         self.lengths.is_empty()
     }
 
+    /// A copy sharing the tensors' storage.
+    pub fn shallow_clone(&self) -> Self {
+        Split {
+            name: self.name.clone(),
+            tokens: self.tokens.shallow_clone(),
+            lengths: self.lengths.clone(),
+            labels: self.labels.shallow_clone(),
+            pad: self.pad,
+        }
+    }
+
     /// Moves the split's tensors to `device` once (batches are then cut there).
     pub fn to_device(self, device: Device) -> Self {
         Split { tokens: self.tokens.to_device(device), labels: self.labels.to_device(device), ..self }
@@ -149,6 +161,23 @@ impl Split {
     }
 }
 
+/// A data point that cannot be made (too little data for the requested cut, an impossible length...): the run
+/// is recorded as `refused` with this message and its counts instead of failing the sweep.
+#[derive(Debug)]
+pub struct Refused {
+    pub message: String,
+    pub n_train: usize,
+    pub n_test: usize,
+}
+
+impl std::fmt::Display for Refused {
+    fn fmt(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for Refused {}
+
 /// Train / validation / test splits of one data set, with what is needed to build a model for it.
 #[derive(Debug)]
 pub struct Dataset {
@@ -162,6 +191,17 @@ pub struct Dataset {
 }
 
 impl Dataset {
+    /// A copy sharing the tensors' storage (to train several models on one data set).
+    pub fn shallow_clone(&self) -> Self {
+        Dataset {
+            train: self.train.shallow_clone(),
+            val: self.val.as_ref().map(Split::shallow_clone),
+            test: self.test.as_ref().map(Split::shallow_clone),
+            vocab: self.vocab,
+            classes: self.classes.clone(),
+        }
+    }
+
     pub fn to_device(self, device: Device) -> Self {
         Dataset {
             train: self.train.to_device(device),

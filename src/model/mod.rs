@@ -1,6 +1,8 @@
 //! Models: the recurrent stack ([`Recurrent`]) and a sequence classifier on top of it.
+pub mod bow;
 pub mod recurrent;
 
+pub use bow::BagOfWords;
 pub use recurrent::{Impl, Recurrent, Spans, State};
 
 use crate::config::{InputKind, ModelConfig, Readout};

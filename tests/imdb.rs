@@ -1,0 +1,184 @@
+//! IMDB: readers, tokeniser, vocabulary, min_len counts on the real data, sweep resume and sharding.
+mod common;
+use rnnlab::data::imdb::{self, check_official_counts, read_reviews, Encoded, ImdbConfig, Mode};
+use rnnlab::data::Refused;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// A small aclImdb-layout folder and the same as .tar.gz: `n` reviews per (split, label).
+fn fixture(dir: &Path, n: usize) -> (PathBuf, PathBuf) {
+    let root = dir.join("aclImdb");
+    for split in ["train", "test"] {
+        for (label, words) in [("pos", "good great fine loved"), ("neg", "bad awful boring hated")] {
+            let d = root.join(split).join(label);
+            std::fs::create_dir_all(&d).unwrap();
+            for i in 0..n {
+                let w: Vec<&str> = words.split(' ').collect();
+                let text = format!(
+                    "The film<br />was {} and {}, {} again! Plot {i}.",
+                    w[i % 4],
+                    w[(i + 1) % 4],
+                    w[(i + 2) % 4]
+                );
+                std::fs::write(d.join(format!("{i}_{}.txt", if label == "pos" { 8 } else { 2 })), text).unwrap();
+            }
+        }
+    }
+    std::fs::write(root.join("README"), "not a review").unwrap();
+    let archive = dir.join("fixture.tar.gz");
+    let gz = flate2::write::GzEncoder::new(std::fs::File::create(&archive).unwrap(), flate2::Compression::default());
+    let mut tar = tar::Builder::new(gz);
+    tar.append_dir_all("aclImdb", &root).unwrap();
+    tar.into_inner().unwrap().finish().unwrap().flush().unwrap();
+    (root, archive)
+}
+
+#[test]
+fn archive_and_folder_readers_agree() {
+    let dir = tempfile::tempdir().unwrap();
+    let (folder, archive) = fixture(dir.path(), 7);
+    let a = read_reviews(&archive).unwrap();
+    let f = read_reviews(&folder).unwrap();
+    assert_eq!(a.len(), 28);
+    assert_eq!(a, f);
+    assert_eq!(read_reviews(dir.path()).unwrap(), f, "the parent of aclImdb/ works too");
+    assert!(a.iter().filter(|r| r.test && r.label == 1).all(|r| r.rating == 8));
+    let e = format!("{:#}", check_official_counts(&a, &archive).unwrap_err());
+    assert!(e.contains("train split has 14 reviews") && e.contains("25000"), "{e}");
+}
+
+#[test]
+fn truncated_or_corrupt_archives_are_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_, archive) = fixture(dir.path(), 30);
+    let bytes = std::fs::read(&archive).unwrap();
+    let cut = dir.path().join("cut.tar.gz");
+    std::fs::write(&cut, &bytes[..bytes.len() / 2]).unwrap();
+    let e = format!("{:#}", read_reviews(&cut).unwrap_err());
+    assert!(e.contains("cut.tar.gz") && e.contains("truncated or corrupt"), "{e}");
+    let junk = dir.path().join("junk.tar.gz");
+    std::fs::write(&junk, b"this is not gzip at all").unwrap();
+    let e = format!("{:#}", read_reviews(&junk).unwrap_err());
+    assert!(e.contains("junk.tar.gz") && e.contains("truncated or corrupt"), "{e}");
+    let e = format!("{:#}", read_reviews(Path::new("/nonexistent/aclImdb_v1.tar.gz")).unwrap_err());
+    assert!(e.contains("/nonexistent/aclImdb_v1.tar.gz") && e.contains("make data"), "{e}");
+}
+
+#[test]
+fn vocabulary_is_deterministic_and_from_the_training_split_only() {
+    let dir = tempfile::tempdir().unwrap();
+    let (folder, _) = fixture(dir.path(), 9);
+    let mut reviews = read_reviews(&folder).unwrap();
+    let a = Encoded::from_reviews(&reviews);
+    reviews.reverse();
+    reviews.sort_by_key(|r| (r.test, r.label, r.id));
+    assert_eq!(a, Encoded::from_reviews(&reviews));
+    // "again", "and", "film", "plot", "the", "was" occur once in every review: ties in alphabetical order.
+    assert_eq!(&a.words[..6], ["again", "and", "film", "plot", "the", "was"]);
+    // A word seen only in the test split is never in the vocabulary.
+    let mut extra = reviews.clone();
+    extra.iter_mut().filter(|r| r.test).for_each(|r| r.text.push_str(" zyzzyva"));
+    let b = Encoded::from_reviews(&extra);
+    let doc = b.docs.iter().find(|d| d.test).unwrap();
+    assert_eq!(*b.ids(doc, 1_000_000, 0).last().unwrap(), imdb::UNK);
+}
+
+#[test]
+fn min_len_counts_on_the_real_data_match_the_readme() {
+    let cache = tempfile::tempdir().unwrap();
+    let path = common::test_data().join("aclImdb_labeled.tar.gz");
+    let (enc, hit) = imdb::load_encoded(&path, Some(cache.path())).unwrap();
+    assert!(!hit);
+    check_official_counts(&read_reviews(&path).unwrap(), &path).unwrap();
+    let at_least = |l: usize| enc.docs.iter().filter(|d| d.words.len() >= l).count();
+    // ../shared/data/README.md: >= 100 words: 43,916; >= 200: 20,591; >= 300: 11,177; >= 500: 3,902;
+    // >= 800: 883; >= 1000: 112.
+    assert_eq!([100, 200, 300, 500, 800, 1000].map(at_least), [43_916, 20_591, 11_177, 3_902, 883, 112]);
+    let (again, hit) = imdb::load_encoded(&path, Some(cache.path())).unwrap();
+    assert!(hit && again == enc, "the cache must return the same corpus");
+    let cfg = ImdbConfig { path, mode: Mode::MinLen, length: 1000, min_examples: 500, ..Default::default() };
+    let err = cfg.dataset(&enc, 0).unwrap_err();
+    let r = err.downcast_ref::<Refused>().expect("a Refused error");
+    assert!(
+        r.n_train < 100 && r.message.contains("min_len L = 1000") && r.message.contains("minimum 500"),
+        "{}",
+        r.message
+    );
+    let cfg = ImdbConfig { length: 500, ..cfg };
+    let ds = cfg.dataset(&enc, 0).unwrap();
+    assert!(ds.train.lengths.iter().all(|&l| l == 500) && ds.train.len() + ds.val.unwrap().len() > 1500);
+}
+
+fn sweep(out: &Path, data: &Path, extra: &[&str]) -> (bool, String) {
+    let o = Command::new(env!("CARGO_BIN_EXE_sweep"))
+        .args(["--config", concat!(env!("CARGO_MANIFEST_DIR"), "/configs/imdb_sweep.yaml"), "--out"])
+        .arg(out)
+        .arg("--set")
+        .arg(format!("data.path={}", data.display()))
+        .arg("--set")
+        .arg(format!("data.cache_dir={}", out.join("cache").display()))
+        .args(["--set", "sweep.lengths=[5,12]", "--set", "sweep.seeds=[0]", "--set", "sweep.cells=[rnn]"])
+        .args(["--set", "sweep.modes=[truncate,min_len]", "--set", "data.min_examples=10", "--set", "train.epochs=1"])
+        .args(extra)
+        .output()
+        .unwrap();
+    (o.status.success(), String::from_utf8_lossy(&o.stderr).to_string())
+}
+
+#[test]
+fn sweep_resumes_skips_finished_runs_and_merges_shards() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_, archive) = fixture(dir.path(), 20);
+    let out = dir.path().join("results");
+    let (ok, err) = sweep(&out, &archive, &[]);
+    assert!(ok, "{err}");
+    let runs = out.join("sweep_imdb");
+    let csv = std::fs::read_to_string(runs.join("sweep.csv")).unwrap();
+    // 2 modes × 2 lengths × (rnn + bow); reviews have 12-13 tokens, so min_len at L=12 keeps all, L=5 too.
+    assert_eq!(csv.lines().count(), 1 + 8, "{csv}");
+    assert!(csv.lines().next().unwrap().contains("n_train") && csv.contains("min_len"), "{csv}");
+    // Interrupt one run: it is redone, the others are reused untouched.
+    let victim = runs.join("truncate-L12-rnn-s0/meta.yaml");
+    let before = std::fs::read_to_string(runs.join("truncate-L5-rnn-s0/meta.yaml")).unwrap();
+    let text = std::fs::read_to_string(&victim).unwrap().replace("status: finished", "status: running");
+    std::fs::write(&victim, text).unwrap();
+    let (ok, err) = sweep(&out, &archive, &[]);
+    assert!(ok, "{err}");
+    assert_eq!(err.matches("reusing it").count(), 7, "{err}");
+    assert!(std::fs::read_to_string(&victim).unwrap().contains("status: finished"));
+    assert_eq!(before, std::fs::read_to_string(runs.join("truncate-L5-rnn-s0/meta.yaml")).unwrap());
+    // Shards on two "machines", then merged.
+    let (a, b) = (dir.path().join("a"), dir.path().join("b"));
+    assert!(sweep(&a, &archive, &["--shard", "1/2"]).0);
+    assert!(sweep(&b, &archive, &["--shard", "2/2"]).0);
+    let merged = dir.path().join("merged/sweep_imdb");
+    std::fs::create_dir_all(&merged).unwrap();
+    for part in [&a, &b] {
+        for e in std::fs::read_dir(part.join("sweep_imdb")).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                std::fs::rename(&p, merged.join(p.file_name().unwrap())).unwrap();
+            }
+        }
+    }
+    let (ok, err) = sweep(&dir.path().join("merged"), &archive, &["--merge-only"]);
+    assert!(ok, "{err}");
+    let merged_csv = std::fs::read_to_string(merged.join("sweep.csv")).unwrap();
+    assert_eq!(merged_csv.lines().count(), 1 + 8);
+    assert!(merged.join("accuracy_vs_length_truncate.png").exists());
+    let (ok, err) = sweep(&out, &archive, &["--shard", "3/2"]);
+    assert!(!ok && err.contains("--shard 3/2"), "{err}");
+}
+
+#[test]
+fn min_len_points_below_the_minimum_are_refused_not_failed() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_, archive) = fixture(dir.path(), 20);
+    let out = dir.path().join("results");
+    let (ok, err) = sweep(&out, &archive, &["--set", "sweep.lengths=[40]", "--set", "sweep.modes=[min_len]"]);
+    assert!(ok, "{err}");
+    assert!(err.contains("refused") && err.contains("only 0 training"), "{err}");
+    let csv = std::fs::read_to_string(out.join("sweep_imdb/sweep.csv")).unwrap();
+    assert!(csv.lines().skip(1).all(|l| l.contains(",refused,")), "{csv}");
+}
