@@ -31,7 +31,7 @@ unexport LIBTORCH_USE_PYTORCH
 export RNNLAB_CUDA ?= 0
 
 .DEFAULT_GOAL := help
-.PHONY: help torch torch-python build demo test lint fmt names names-distance imdb sweep-imdb vanishing bench \
+.PHONY: help torch torch-python build browser demo test lint fmt names names-distance imdb sweep-imdb vanishing bench \
         bench-quick bench-compare report generate data env clean-results
 
 help: ## list the targets
@@ -70,9 +70,17 @@ build: $(TORCH_STAMP) ## build all binaries (release)
 demo: build ## offline demo: RNN vs GRU vs LSTM on a synthetic long-range task (~1.5 min)
 	$(BIN)/demo --config configs/demo.yaml $(ARGS)
 
-test: $(TORCH_STAMP) ## run the test suite (real data from TEST_DATA, default ../shared/data)
+test: $(TORCH_STAMP) browser ## run the test suite (real data from TEST_DATA, default ../shared/data)
 	$(CARGO) fmt --check
-	RNNLAB_TEST_DATA=$(abspath $(TEST_DATA)) $(CARGO) test $(RELEASE) -- --test-threads=2
+	RNNLAB_TEST_DATA=$(abspath $(TEST_DATA)) RNNLAB_CHROMIUM=$(CHROMIUM) $(CARGO) test $(RELEASE) -- --test-threads=2
+
+# The report test opens the page in Debian's chromium; installed here when missing (needs root or sudo).
+CHROMIUM ?= chromium
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+browser:
+	@command -v $(CHROMIUM) >/dev/null || { echo "==> installing Debian's chromium (for the report page test)"; \
+	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq chromium >/dev/null; } \
+	  || { echo "error: could not install chromium with apt; install it, or set CHROMIUM=/path/to/chromium" >&2; exit 1; }
 
 lint: $(TORCH_STAMP) ## rustfmt and clippy, warnings as errors
 	$(CARGO) fmt --check
@@ -96,6 +104,13 @@ imdb: build ## IMDB sentiment at L=400: RNN, GRU, LSTM (~20 min); IMDB=archive o
 sweep-imdb: build ## IMDB length sweep: 3 modes × 7 lengths × 3 seeds × 4 models (< 60 min; resumable)
 	@test -e $(IMDB) || { echo "error: no IMDB data at $(IMDB); run 'make data' or pass IMDB=/path/to/aclImdb_v1.tar.gz" >&2; exit 1; }
 	$(BIN)/sweep --config configs/imdb_sweep.yaml --set data.path=$(IMDB) $(ARGS)
+
+vanishing: build ## gradient probe: norms vs distance, heatmaps, decay rates, exploding, forget bias (~8 min)
+	@test -e $(IMDB) || { echo "error: no IMDB data at $(IMDB); run 'make data', pass IMDB=..., or ARGS='--set tasks=[synthetic]'" >&2; exit 1; }
+	$(BIN)/vanishing --config configs/vanishing.yaml --set imdb.data.path=$(IMDB) $(ARGS)
+
+report: build ## results/index.html: every experiment's charts, tables, configs and metadata
+	$(BIN)/report --out results
 
 # ---------------------------------------------------------------------------------------------------- data
 NAMES_URL := https://download.pytorch.org/tutorial/data.zip

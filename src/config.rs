@@ -259,6 +259,12 @@ impl Checker {
     pub fn nonempty<T: fmt::Debug>(&mut self, key: &str, v: &[T]) {
         self.check(!v.is_empty(), key, v, "must list at least one value");
     }
+    /// Validates a nested section whose keys then read `<prefix>.<key>` (e.g. `synthetic.model.hidden`).
+    pub fn nested(&mut self, prefix: &str, v: &dyn Validate) {
+        let mut sub = Checker::default();
+        v.validate(&mut sub);
+        self.errors.extend(sub.errors.into_iter().map(|e| format!("{prefix}.{e}")));
+    }
 }
 
 /// Implemented by every config struct: adds one error per bad value.

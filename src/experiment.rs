@@ -98,7 +98,11 @@ pub fn train_classifier(
         let mut probe = Probe::new(&model, batch, p.probe.hidden, p.model.cell.name(), run.path.join("grad_norms.csv"));
         let mut call = |step| probe.record(step);
         let hook = StepHook { every: p.probe.every, call: &mut call };
-        fit(&model, &vs, &data, &p.train, lr, &mut run, Some(hook))
+        let out = fit(&model, &vs, &data, &p.train, lr, &mut run, Some(hook));
+        // Probe time is part of train_s; report it so its share can be checked.
+        run.meta.result.insert("probe_s".into(), probe.seconds);
+        run.save_meta()?;
+        out
     } else {
         fit(&model, &vs, &data, &p.train, lr, &mut run, None)
     };

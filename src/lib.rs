@@ -11,6 +11,7 @@ pub mod model;
 pub mod plot;
 pub mod probe;
 pub mod progress;
+pub mod report;
 pub mod rng;
 pub mod run;
 pub mod train;

@@ -147,6 +147,7 @@ enum Canvas<'a> {
     Figure(&'a Figure),
     Heatmap(&'a Heatmap),
     Bars(&'a Bars),
+    Table(&'a Table),
 }
 
 impl Canvas<'_> {
@@ -155,6 +156,7 @@ impl Canvas<'_> {
             Canvas::Figure(f) => draw_figure(root, f),
             Canvas::Heatmap(h) => draw_heatmap(root, h),
             Canvas::Bars(b) => draw_bars(root, b),
+            Canvas::Table(t) => draw_table(root, t),
         };
         r.map_err(|e| anyhow!("drawing failed: {e:?}"))
     }
@@ -539,6 +541,63 @@ fn draw_bars<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, b: &Bars) -> Dra
             BASELINE_GREY.stroke_width(2),
         ))?;
     }
+    Ok(())
+}
+
+/// A small table as an image: a header and rows of text; a row may carry a colour swatch (its model).
+#[derive(Clone, Debug)]
+pub struct Table {
+    pub title: String,
+    pub header: Vec<String>,
+    pub rows: Vec<(Option<RGBColor>, Vec<String>)>,
+    /// A line under the table (what the numbers mean).
+    pub note: String,
+}
+
+impl Table {
+    pub fn save(&self, stem: &Path) -> Result<()> {
+        let widths = self.widths();
+        let w = (widths.iter().sum::<u32>() + 80).max(self.note.chars().count() as u32 * 8 + 40).max(600);
+        let h = 110 + 30 * (self.rows.len() as u32 + 1);
+        save_both(stem, (w, h), Canvas::Table(self))
+    }
+
+    fn widths(&self) -> Vec<u32> {
+        (0..self.header.len())
+            .map(|c| {
+                let cells = std::iter::once(&self.header[c]).chain(self.rows.iter().filter_map(|r| r.1.get(c)));
+                cells.map(|s| s.chars().count() as u32).max().unwrap_or(4) * 10 + 30
+            })
+            .collect()
+    }
+}
+
+fn draw_table<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, t: &Table) -> DrawResult<DB> {
+    root.fill(&WHITE)?;
+    root.draw(&Text::new(t.title.clone(), (20, 14), font(20.0)))?;
+    let widths = t.widths();
+    let x0 = 50;
+    let mut y = 56;
+    let bold: TextStyle = (FONT, 16.0, FontStyle::Bold).into_font().into();
+    let mut x = x0;
+    for (c, head) in t.header.iter().enumerate() {
+        root.draw(&Text::new(head.clone(), (x, y), bold.clone()))?;
+        x += widths[c] as i32;
+    }
+    let right = x;
+    root.draw(&PathElement::new(vec![(x0 - 30, y + 24), (right, y + 24)], BLACK.stroke_width(1)))?;
+    for (color, cells) in &t.rows {
+        y += 30;
+        if let Some(c) = color {
+            root.draw(&Rectangle::new([(x0 - 26, y + 2), (x0 - 10, y + 16)], c.filled()))?;
+        }
+        let mut x = x0;
+        for (c, cell) in cells.iter().enumerate() {
+            root.draw(&Text::new(cell.clone(), (x, y), font(16.0)))?;
+            x += widths[c] as i32;
+        }
+    }
+    root.draw(&Text::new(t.note.clone(), (20, y + 40), font(13.0).color(&BASELINE_GREY)))?;
     Ok(())
 }
 

@@ -51,22 +51,34 @@ pub fn norms_by_distance(grads: &Tensor, batch: &Batch) -> Vec<(i64, f64)> {
     (0..t_len as usize).filter(|&d| n[d] > 0).map(|d| (d as i64, sum[d] / n[d] as f64)).collect()
 }
 
-/// ‖∂L/∂x_t‖ by distance (fused kernels, evaluation mode).
-pub fn input_grads(model: &Classifier, batch: &Batch) -> Vec<(i64, f64)> {
+/// The probe's loss: summed cross-entropy, so each sequence's gradient is that of its own loss.
+pub fn probe_loss(logits: &Tensor, targets: &Tensor) -> Tensor {
+    logits.cross_entropy_loss::<Tensor>(targets, None, tch::Reduction::Sum, -100, 0.0)
+}
+
+/// Gradients of `loss` with respect to each tensor of `wrt` (inputs or intermediate states), stacked along
+/// dim 1: `[B, T, F]` from T tensors `[B, F]`. Total derivatives: every path from the tensor to the loss counts.
+pub fn grads_wrt(loss: &Tensor, wrt: &[Tensor]) -> Tensor {
+    Tensor::stack(&Tensor::run_backward(&[loss], wrt, false, false), 1)
+}
+
+/// ∂L/∂x, `[B, T, input]`, for the recurrent layer's inputs (fused kernels, evaluation mode).
+pub fn input_grad(model: &Classifier, batch: &Batch) -> Tensor {
     let x = model.embed(&batch.tokens).detach().set_requires_grad(true);
-    let logits = model.logits_from(&x, batch, false, Impl::Fused);
-    let loss = logits.cross_entropy_loss::<Tensor>(&batch.targets, None, tch::Reduction::Sum, -100, 0.0);
-    let g = Tensor::run_backward(&[&loss], &[&x], false, false);
-    norms_by_distance(&g[0], batch)
+    let loss = probe_loss(&model.logits_from(&x, batch, false, Impl::Fused), &batch.targets);
+    Tensor::run_backward(&[&loss], &[&x], false, false).remove(0)
+}
+
+/// ‖∂L/∂x_t‖ by distance.
+pub fn input_grads(model: &Classifier, batch: &Batch) -> Vec<(i64, f64)> {
+    norms_by_distance(&input_grad(model, batch), batch)
 }
 
 /// ‖∂L/∂h_t‖ of the first layer (forward direction) by distance (unrolled, evaluation mode).
 pub fn hidden_grads(model: &Classifier, batch: &Batch) -> Vec<(i64, f64)> {
     let x = model.embed(&batch.tokens).detach();
     let (logits, hs) = model.logits_traced(&x, batch, false, Impl::Unrolled);
-    let loss = logits.cross_entropy_loss::<Tensor>(&batch.targets, None, tch::Reduction::Sum, -100, 0.0);
-    let g = Tensor::run_backward(&[&loss], &hs, false, false);
-    norms_by_distance(&Tensor::stack(&g, 1), batch)
+    norms_by_distance(&grads_wrt(&probe_loss(&logits, &batch.targets), &hs), batch)
 }
 
 /// Records probes of one model on one fixed batch into `<dir>/grad_norms.csv`.
@@ -77,15 +89,18 @@ pub struct Probe<'a> {
     pub name: String,
     pub path: PathBuf,
     pub rows: Vec<GradRow>,
+    /// Seconds spent probing (to compare with the training time).
+    pub seconds: f64,
 }
 
 impl<'a> Probe<'a> {
     pub fn new(model: &'a Classifier, batch: Batch, hidden: bool, name: &str, path: PathBuf) -> Self {
-        Probe { model, batch, hidden, name: name.into(), path, rows: Vec::new() }
+        Probe { model, batch, hidden, name: name.into(), path, rows: Vec::new(), seconds: 0.0 }
     }
 
     /// Probes now (at training step `step`) and rewrites the CSV.
     pub fn record(&mut self, step: usize) -> Result<()> {
+        let clock = std::time::Instant::now();
         let t_len = self.batch.tokens.size()[1];
         let mut add = |quantity: &str, v: Vec<(i64, f64)>| {
             for (d, norm) in v {
@@ -104,6 +119,7 @@ impl<'a> Probe<'a> {
         if self.hidden {
             add("dl_dh", hidden_grads(self.model, &self.batch));
         }
+        self.seconds += clock.elapsed().as_secs_f64();
         write_atomic(&self.path, &crate::run::csv_bytes(&self.rows)?)
     }
 }

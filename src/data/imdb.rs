@@ -339,6 +339,7 @@ pub enum Mode {
     /// Only reviews with >= L tokens, cut to exactly L: nothing is padded, but long reviews are few.
     MinLen,
     /// The review's first k tokens, then filler up to L: the evidence sits L − k steps before the readout.
+    /// For L <= k, the first L tokens and no filler (as `truncate`).
     Distance,
 }
 
@@ -391,7 +392,7 @@ impl Default for ImdbConfig {
             length: 200,
             keep: Keep::First,
             pad: Pad::Post,
-            distance_k: 20,
+            distance_k: 50,
             min_examples: 500,
         }
     }
@@ -425,7 +426,7 @@ impl ImdbConfig {
             }),
             Mode::MinLen => (ids.len() >= l).then(|| ids[..l].to_vec()),
             Mode::Distance => {
-                let mut s = ids[..ids.len().min(self.distance_k)].to_vec();
+                let mut s = ids[..ids.len().min(self.distance_k).min(l)].to_vec();
                 s.resize(l.max(s.len()), FILLER);
                 Some(s)
             }
@@ -435,10 +436,6 @@ impl ImdbConfig {
     /// Train (minus validation), validation and test splits from `seed`. A `Refused` error (downcast it)
     /// means the point cannot be made with this data.
     pub fn dataset(&self, enc: &Encoded, seed: u64) -> Result<Dataset> {
-        if self.mode == Mode::Distance && self.length <= self.distance_k {
-            let msg = format!("distance mode needs L > k; got L = {} and k = {}", self.length, self.distance_k);
-            return Err(Refused { message: msg, n_train: 0, n_test: 0 }.into());
-        }
         let pick = |test: bool| -> Vec<Example> {
             enc.docs
                 .iter()
