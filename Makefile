@@ -73,6 +73,8 @@ demo: build ## offline demo: RNN vs GRU vs LSTM on a synthetic long-range task (
 test: $(TORCH_STAMP) browser ## run the test suite (real data from TEST_DATA, default ../shared/data)
 	$(CARGO) fmt --check
 	RNNLAB_TEST_DATA=$(abspath $(TEST_DATA)) RNNLAB_CHROMIUM=$(CHROMIUM) $(CARGO) test $(RELEASE) -- --test-threads=2
+	@echo "==> the benchmark in quick mode (checks it works; numbers meaningless)"
+	$(BIN)/bench --quick --names $(TEST_DATA)/names --imdb $(TEST_DATA)/aclImdb_labeled.tar.gz --out target/bench-quick
 
 # The report test opens the page in Debian's chromium; installed here when missing (needs root or sudo).
 CHROMIUM ?= chromium
@@ -111,6 +113,25 @@ vanishing: build ## gradient probe: norms vs distance, heatmaps, decay rates, ex
 
 report: build ## results/index.html: every experiment's charts, tables, configs and metadata
 	$(BIN)/report --out results
+
+THREADS ?= $(shell nproc)
+bench: build ## speed and memory of RNN/GRU/LSTM, fused vs unrolled, probe cost, GEMM ceiling (~10 min)
+	$(BIN)/bench --names $(NAMES) --imdb $(IMDB) --threads $(THREADS) $(ARGS)
+
+bench-quick: build ## the benchmark in quick mode (checks that it works)
+	$(BIN)/bench --quick --names $(NAMES) --imdb $(IMDB) --out target/bench-quick
+
+# rnnlab and PyTorch alternate (2 rounds × 2 protocols) so that machine load hits both alike.
+bench-compare: build torch-python ## rnnlab vs PyTorch eager on the same batches; prints the ratio per row
+	@mkdir -p results/bench
+	@for round in 1 2; do for p in names imdb; do \
+	  $(BIN)/bench --fused-only --protocols $$p --threads $(THREADS) --names $(NAMES) --imdb $(IMDB) --csv rnnlab-$$p-$$round.csv || exit 1; \
+	  $(VENV)/bin/python bench/pytorch_reference.py --batches results/bench/batches --protocols $$p --threads $(THREADS) \
+	    --out results/bench/pytorch-$$p-$$round.csv || exit 1; \
+	done; done
+	@awk 'FNR==1 && NR!=1 {next} {print}' results/bench/rnnlab-*-?.csv > results/bench/rnnlab-all.csv
+	@awk 'FNR==1 && NR!=1 {next} {print}' results/bench/pytorch-*-?.csv > results/bench/pytorch-all.csv
+	$(BIN)/bench --compare results/bench/rnnlab-all.csv results/bench/pytorch-all.csv
 
 # ---------------------------------------------------------------------------------------------------- data
 NAMES_URL := https://download.pytorch.org/tutorial/data.zip

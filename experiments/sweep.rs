@@ -268,10 +268,7 @@ fn charts(root: &Path, metas: &[Meta], cfg: &SweepConfig) -> Result<()> {
         if !bow.is_empty() {
             let pts = bow.iter().map(|(l, v)| (*l as f64, v.0)).collect();
             series.push(
-                Series::new("bag-of-words logistic regression (same tokens)", BASELINE_GREY, pts)
-                    .dashed()
-                    .width(2)
-                    .markers(),
+                Series::new("bag of words (same tokens)", rnnlab::plot::OTHER[0], pts).dashed().width(2).markers(),
             );
         }
         series.push(rnnlab::charts::baseline(

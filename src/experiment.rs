@@ -44,15 +44,20 @@ pub struct Point {
 /// What the experiment may do after training (predictions, extra CSVs); runs only for new runs.
 pub type After<'a> = dyn FnMut(&Classifier, &Dataset, &mut RunDir, &Outcome) -> Result<()> + 'a;
 
-/// Trains the point's classifier on the data that `load` returns (called only when the run is not already
-/// done). Returns the run's meta.
+/// Trains the point's model on the data that `load` returns (called only when the run is not already done).
+/// `after` runs for recurrent models only. A [`Refused`] error from `load` records the run as refused.
+/// Returns the run's meta; `result` holds n_train, n_val, n_test besides the training numbers.
 pub fn train_classifier(
     p: Point,
     load: &mut dyn FnMut() -> Result<Dataset>,
     after: Option<&mut After>,
 ) -> Result<Meta> {
     let mut tags = p.tags.clone();
-    tags.insert("model".into(), p.model.cell.name().into());
+    let name = match p.arch {
+        Arch::Recurrent => p.model.cell.name(),
+        Arch::BagOfWords { .. } => "bow",
+    };
+    tags.insert("model".into(), name.into());
     let opened = RunDir::open(&p.root, &p.experiment, &p.run, &p.config_yaml, p.train.seed, tags, p.overwrite)?;
     let mut run = match opened {
         Opened::Done(meta) => {

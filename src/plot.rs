@@ -186,7 +186,11 @@ fn lg(v: f64, log: bool) -> f64 {
 fn tick(v: f64, log: bool) -> String {
     if log {
         let p = 10f64.powf(v);
-        if (v - v.round()).abs() < 1e-9 {
+        if (1.0..1e5).contains(&p) {
+            // Plain numbers with two significant digits: 10, 20, 300, 1000.
+            let mag = 10f64.powf(p.log10().floor() - 1.0);
+            format!("{}", (p / mag).round() * mag)
+        } else if (v - v.round()).abs() < 1e-9 {
             format!("1e{}", v.round() as i64)
         } else {
             format!("{p:.0e}")
@@ -243,7 +247,7 @@ fn draw_figure<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, fig: &Figure) 
         }
     }
     let longest = entries.iter().map(|e| e.0.chars().count()).max().unwrap_or(0);
-    let legend_w = if entries.is_empty() { 0 } else { (60 + longest * 9).min(360) as u32 };
+    let legend_w = if entries.is_empty() { 0 } else { (60 + longest * 9).min(440) as u32 };
     let (w, _) = root.dim_in_pixel();
     let (plots, legend) = root.split_horizontally(w.saturating_sub(legend_w));
     draw_legend(&legend, &entries)?;

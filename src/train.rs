@@ -70,12 +70,7 @@ pub fn fit(
     mut hook: Option<StepHook>,
 ) -> Result<Outcome> {
     let device = vs.device();
-    let mut opt = match cfg.optimizer {
-        OptimizerKind::Adam => nn::Adam { wd: cfg.weight_decay, ..Default::default() }.build(vs, lr)?,
-        OptimizerKind::Sgd => {
-            nn::Sgd { momentum: cfg.momentum, wd: cfg.weight_decay, ..Default::default() }.build(vs, lr)?
-        }
-    };
+    let mut stepper = Stepper::new(vs, cfg, lr)?;
     let vars = vs.trainable_variables();
     let label = |epoch, step, split: &str, loss, acc, status: &str| MetricRow {
         experiment: run.meta.experiment.clone(),
@@ -110,16 +105,10 @@ pub fn fit(
         let mut counts: Vec<f64> = Vec::new();
         let (mut loss_sum, mut correct, mut count) = (0f64, 0f64, 0f64);
         for (i, idx) in batches.iter().enumerate() {
-            let batch = data.train.batch(idx, device);
-            let s = model.stats(&batch, true);
-            opt.zero_grad();
-            s.loss.backward();
-            let (norm, clipped) = clip_grad_norm(&vars, cfg.clip);
-            opt.step();
+            let (stats, n) = stepper.step(model, &data.train.batch(idx, device));
             step += 1;
             seqs += idx.len();
-            let n = s.count as f64;
-            pending.push([s.loss.detach().to_kind(Kind::Double) * n, s.correct.to_kind(Kind::Double), norm, clipped]);
+            pending.push(stats);
             counts.push(n);
             let last = i + 1 == batches.len();
             if step % cfg.log_every == 0 || last {
@@ -242,6 +231,38 @@ pub fn fit(
     run.meta.result.extend(result.clone());
     run.finish(status, message)?;
     Ok(Outcome { status, steps: step, rows, result })
+}
+
+/// One optimiser step at a time: forward, backward, clipping, update. Shared by [`fit`] and the benchmark.
+pub struct Stepper {
+    opt: nn::Optimizer,
+    vars: Vec<Tensor>,
+    clip: Option<f64>,
+}
+
+impl Stepper {
+    pub fn new(vs: &nn::VarStore, cfg: &TrainConfig, lr: f64) -> Result<Self> {
+        let opt = match cfg.optimizer {
+            OptimizerKind::Adam => nn::Adam { wd: cfg.weight_decay, ..Default::default() }.build(vs, lr)?,
+            OptimizerKind::Sgd => {
+                nn::Sgd { momentum: cfg.momentum, wd: cfg.weight_decay, ..Default::default() }.build(vs, lr)?
+            }
+        };
+        Ok(Stepper { opt, vars: vs.trainable_variables(), clip: cfg.clip })
+    }
+
+    /// Trains on one batch. Returns, as device scalars (no host sync), `[loss × items, correct, gradient norm
+    /// before clipping, after clipping]`, and the number of items.
+    pub fn step(&mut self, model: &dyn Objective, batch: &crate::data::Batch) -> ([Tensor; 4], f64) {
+        let s = model.stats(batch, true);
+        self.opt.zero_grad();
+        s.loss.backward();
+        let (norm, clipped) = clip_grad_norm(&self.vars, self.clip);
+        self.opt.step();
+        let n = s.count as f64;
+        let d = |t: Tensor| t.to_kind(Kind::Double);
+        ([d(s.loss.detach()) * n, d(s.correct), d(norm), d(clipped)], n)
+    }
 }
 
 /// Global L2 norm of all gradients, scaled down to `max` when above it, without a host sync.

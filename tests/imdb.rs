@@ -138,6 +138,7 @@ fn sweep_resumes_skips_finished_runs_and_merges_shards() {
     // 2 modes × 2 lengths × (rnn + bow); reviews have 12-13 tokens, so min_len at L=12 keeps all, L=5 too.
     assert_eq!(csv.lines().count(), 1 + 8, "{csv}");
     assert!(csv.lines().next().unwrap().contains("n_train") && csv.contains("min_len"), "{csv}");
+    assert_eq!(csv.matches(",bow,").count(), 4, "the bag-of-words runs are labelled bow: {csv}");
     // Interrupt one run: it is redone, the others are reused untouched.
     let victim = runs.join("truncate-L12-rnn-s0/meta.yaml");
     let before = std::fs::read_to_string(runs.join("truncate-L5-rnn-s0/meta.yaml")).unwrap();

@@ -1,0 +1,514 @@
+//! Benchmark — expected result: training and inference throughput (sequences/s, tokens/s) and peak memory of
+//! RNN, GRU and LSTM on two fixed protocols, fused vs unrolled, the probe's cost, and the machine's float32
+//! GEMM ceiling; `make bench-compare` adds the same protocols in PyTorch and the ratio per row.
+//!
+//! Protocols (fixed; see `bench/pytorch_reference.py` for the PyTorch side, which reads the exact batches
+//! written here to `<out>/bench/batches/`):
+//! - names: batch 64, one-hot characters, hidden 128, 1 layer, Adam 1e-3, variable lengths (bucketed batches);
+//! - imdb:  batch 64, first 200 tokens, embedding 64, hidden 128, vocabulary 20,000, 1 layer, Adam 1e-3, clip 5.
+//!
+//! Each row: warm-up batches excluded, then `repeats` timed passes over the protocol's batches, median reported.
+//! After training, test accuracy is measured so that speed is compared at equal work.
+use anyhow::{bail, Context, Result};
+use clap::Parser;
+use rnnlab::config::{CellKind, InputKind, ModelConfig, TrainConfig};
+use rnnlab::data::imdb::{self, ImdbConfig};
+use rnnlab::data::names::NamesConfig;
+use rnnlab::data::{Batch, Dataset, Split};
+use rnnlab::model::{Classifier, Impl, Objective, Stats};
+use rnnlab::plot::{cell_color, Bars};
+use rnnlab::probe::Probe;
+use rnnlab::rng::Rng;
+use rnnlab::run::write_atomic;
+use rnnlab::train::{evaluate, Stepper};
+use serde::{Deserialize, Serialize};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+use tch::{nn, Device, Kind, Tensor};
+
+const BATCH: usize = 64;
+const HIDDEN: i64 = 128;
+const EMBED: i64 = 64;
+const IMDB_L: usize = 200;
+const VOCAB: usize = 20_000;
+const LR: f64 = 1e-3;
+const CLIP_IMDB: f64 = 5.0;
+
+#[derive(Parser)]
+#[command(about = "Throughput and memory of RNN, GRU and LSTM on the names and IMDB protocols (writes results/bench/)")]
+struct Cli {
+    /// Folder of <Language>.txt for the names protocol.
+    #[arg(long, default_value = "data/names")]
+    names: PathBuf,
+    /// aclImdb archive or folder for the imdb protocol.
+    #[arg(long, default_value = "data/aclImdb_v1.tar.gz")]
+    imdb: PathBuf,
+    /// Protocols to run.
+    #[arg(long, value_delimiter = ',', default_value = "names,imdb")]
+    protocols: Vec<String>,
+    /// Only the fused rows (what bench-compare needs).
+    #[arg(long)]
+    fused_only: bool,
+    /// Timed passes per row (median reported).
+    #[arg(long, default_value_t = 3)]
+    repeats: usize,
+    /// Training batches per timed pass (names: a full epoch is 251 batches).
+    #[arg(long, default_value_t = 100)]
+    batches: usize,
+    /// A tiny run that only checks the benchmark works (CI): 1 repeat of 3 batches, small test sets.
+    #[arg(long)]
+    quick: bool,
+    /// intra-op threads (default: libtorch's choice).
+    #[arg(long)]
+    threads: Option<i32>,
+    /// Results root.
+    #[arg(long, default_value = "results")]
+    out: PathBuf,
+    /// CSV name under <out>/bench/.
+    #[arg(long, default_value = "bench.csv")]
+    csv: String,
+    /// Instead of measuring: merge an rnnlab CSV and a PyTorch CSV (medians per row), print and write ratios.
+    #[arg(long, num_args = 2, value_names = ["RNNLAB_CSV", "PYTORCH_CSV"])]
+    compare: Option<Vec<PathBuf>>,
+}
+
+/// A row of bench.csv (the PyTorch script writes the same columns).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+struct Row {
+    framework: String,
+    protocol: String,
+    model: String,
+    phase: String,
+    #[serde(rename = "impl")]
+    imp: String,
+    batch: usize,
+    /// Mean padded length of the timed batches.
+    seq_len: f64,
+    seq_per_s: f64,
+    tokens_per_s: f64,
+    peak_rss_mb: f64,
+    /// Achieved GFLOP/s of the recurrent layer's matrix products (training: forward + backward ≈ 3 × forward).
+    gflops: f64,
+    /// Test accuracy after the timed training passes (train rows).
+    acc: f64,
+    threads: i64,
+}
+
+fn main() -> std::process::ExitCode {
+    rnnlab::cli::run_main(run)
+}
+
+fn run() -> Result<()> {
+    let cli = Cli::parse();
+    if let Some(t) = cli.threads {
+        tch::set_num_threads(t);
+    }
+    let dir = cli.out.join("bench");
+    if let Some(files) = &cli.compare {
+        return compare(&files[0], &files[1], &dir);
+    }
+    let (repeats, batches, warmup) = if cli.quick { (1, 3, 1) } else { (cli.repeats, cli.batches, 5) };
+    let mut rows = Vec::new();
+    let ceiling = gemm_ceiling(if cli.quick { 256 } else { 1024 });
+    eprintln!("float32 GEMM ceiling: {ceiling:.1} GFLOP/s at {} threads", tch::get_num_threads());
+    for protocol in &cli.protocols {
+        let (data, input): (Dataset, InputKind) = match protocol.as_str() {
+            "names" => (NamesConfig { dir: cli.names.clone(), ..Default::default() }.dataset(0)?.0, InputKind::Onehot),
+            "imdb" => {
+                let cfg = ImdbConfig {
+                    path: cli.imdb.clone(),
+                    length: IMDB_L,
+                    vocab_size: VOCAB,
+                    min_freq: 1,
+                    ..Default::default()
+                };
+                let (enc, _) = imdb::load_encoded(&cli.imdb, Some(&imdb::default_cache_dir()))?;
+                (cfg.dataset(&enc, 0)?, InputKind::Embedding)
+            }
+            other => bail!("--protocols: unknown protocol {other:?}; expected names, imdb"),
+        };
+        let test = data.test.as_ref().context("no test split")?;
+        let test = if cli.quick { sub(test, 256) } else { sub(test, 2000) };
+        let train_batches = bucketed(&data.train, batches + warmup);
+        export(&dir.join("batches").join(format!("{protocol}.bin")), &data.train, &train_batches, &test)?;
+        for cell in CellKind::ALL {
+            for imp in [Impl::Fused, Impl::Unrolled] {
+                if imp == Impl::Unrolled && cli.fused_only {
+                    continue;
+                }
+                let cfg = ModelConfig { cell, input, embed_dim: EMBED, hidden: HIDDEN, ..Default::default() };
+                let clip = (protocol == "imdb").then_some(CLIP_IMDB);
+                let r = measure(protocol, &cfg, &data, &train_batches, &test, warmup, repeats, imp, clip)?;
+                for row in r {
+                    eprintln!(
+                        "{:<6} {:<5} {:<6} {:<9} {:>9.1} seq/s {:>10.0} tok/s {:>7.1} MB {:>6.1} GFLOP/s acc {:.3}",
+                        row.protocol,
+                        row.model,
+                        row.phase,
+                        row.imp,
+                        row.seq_per_s,
+                        row.tokens_per_s,
+                        row.peak_rss_mb,
+                        row.gflops,
+                        row.acc
+                    );
+                    rows.push(row);
+                }
+            }
+            if !cli.fused_only {
+                rows.push(probe_cost(protocol, cell, input, &data, &train_batches)?);
+            }
+        }
+    }
+    rows.push(Row {
+        framework: "rnnlab".into(),
+        protocol: "gemm".into(),
+        model: "matmul".into(),
+        phase: "ceiling".into(),
+        imp: "f32".into(),
+        batch: 0,
+        seq_len: 0.0,
+        seq_per_s: 0.0,
+        tokens_per_s: 0.0,
+        peak_rss_mb: peak_rss_mb(),
+        gflops: ceiling,
+        acc: f64::NAN,
+        threads: tch::get_num_threads() as i64,
+    });
+    let path = dir.join(&cli.csv);
+    write_atomic(&path, &rnnlab::run::csv_bytes(&rows)?)?;
+    chart(&rows, &dir)?;
+    let lstm =
+        rows.iter().find(|r| r.protocol == "imdb" && r.model == "lstm" && r.phase == "train" && r.imp == "fused");
+    if let Some(r) = lstm {
+        println!(
+            "imdb LSTM training: {:.1} GFLOP/s = {:.0} % of the {ceiling:.1} GFLOP/s GEMM ceiling",
+            r.gflops,
+            100.0 * r.gflops / ceiling
+        );
+    }
+    println!("wrote {} and {}", path.display(), dir.join("throughput.png").display());
+    Ok(())
+}
+
+/// The first `n` rows of a split.
+fn sub(s: &Split, n: usize) -> Split {
+    let n = n.min(s.len());
+    let idx = Tensor::arange(n as i64, (Kind::Int64, Device::Cpu));
+    Split {
+        name: s.name.clone(),
+        tokens: s.tokens.index_select(0, &idx),
+        lengths: s.lengths[..n].to_vec(),
+        labels: s.labels.index_select(0, &idx),
+        pad: s.pad,
+    }
+}
+
+/// `n` bucketed batches (the training loop's rule: shuffled, sorted by length in windows, batches shuffled).
+fn bucketed(s: &Split, n: usize) -> Vec<Vec<i64>> {
+    let mut rng = Rng::derived(0, "bench");
+    let mut all = Vec::new();
+    while all.len() < n {
+        all.extend(s.batches(BATCH, Some(&mut rng), true).into_iter().filter(|b| b.len() == BATCH));
+    }
+    all.truncate(n);
+    all
+}
+
+/// Writes the batches for the PyTorch script: little-endian i64 throughout.
+/// `n_train, n_test`, then per batch `B, T, tokens[B*T], lengths[B], labels[B]`.
+fn export(path: &Path, train: &Split, batches: &[Vec<i64>], test: &Split) -> Result<()> {
+    let mut out: Vec<i64> = vec![batches.len() as i64];
+    let test_batches: Vec<Vec<i64>> = test.batches(BATCH, None, false);
+    out.push(test_batches.len() as i64);
+    for (split, list) in [(train, batches), (test, &test_batches)] {
+        for idx in list.iter() {
+            let b = split.batch(idx, Device::Cpu);
+            let (n, t) = (b.tokens.size()[0], b.tokens.size()[1]);
+            out.extend([n, t]);
+            out.extend(Vec::<i64>::try_from(b.tokens.flatten(0, -1))?);
+            out.extend(Vec::<i64>::try_from(&b.spans.len)?);
+            out.extend(Vec::<i64>::try_from(&b.targets)?);
+        }
+    }
+    let bytes: Vec<u8> = out.iter().flat_map(|v| v.to_le_bytes()).collect();
+    write_atomic(path, &bytes)
+}
+
+/// Peak resident memory of this process since the last reset, in MB (VmHWM).
+fn peak_rss_mb() -> f64 {
+    let s = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    s.lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
+        .map_or(f64::NAN, |kb| kb / 1024.0)
+}
+
+/// Resets VmHWM to the current RSS (Linux >= 4.0), so each row reports its own peak.
+fn reset_peak() {
+    if let Ok(mut f) = std::fs::OpenOptions::new().write(true).open("/proc/self/clear_refs") {
+        let _ = f.write_all(b"5");
+    }
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
+}
+
+/// Float32 matrix-multiply throughput at the current thread count (median of 5).
+fn gemm_ceiling(n: i64) -> f64 {
+    let a = Tensor::randn([n, n], (Kind::Float, Device::Cpu));
+    let b = Tensor::randn([n, n], (Kind::Float, Device::Cpu));
+    let _ = a.matmul(&b);
+    let times: Vec<f64> = (0..5)
+        .map(|_| {
+            let t = Instant::now();
+            let c = a.matmul(&b);
+            let _ = c.double_value(&[0, 0]);
+            t.elapsed().as_secs_f64()
+        })
+        .collect();
+    2.0 * (n as f64).powi(3) / median(times) / 1e9
+}
+
+/// FLOPs per real token of one recurrent layer's forward matrix products.
+fn flops_per_token(cell: CellKind, input: i64, hidden: i64) -> f64 {
+    2.0 * (cell.gates() * hidden) as f64 * (input + hidden) as f64
+}
+
+#[allow(clippy::too_many_arguments)]
+fn measure(
+    protocol: &str,
+    cfg: &ModelConfig,
+    data: &Dataset,
+    batches: &[Vec<i64>],
+    test: &Split,
+    warmup: usize,
+    repeats: usize,
+    imp: Impl,
+    clip: Option<f64>,
+) -> Result<Vec<Row>> {
+    reset_peak();
+    tch::manual_seed(0);
+    let vs = nn::VarStore::new(Device::Cpu);
+    let model = Classifier::new(&vs.root(), cfg, data.vocab, data.classes.len() as i64);
+    let wrapped = WithImpl { model: &model, imp };
+    let train_cfg = TrainConfig { lr: LR, clip, ..Default::default() };
+    let mut stepper = Stepper::new(&vs, &train_cfg, LR)?;
+    let built: Vec<Batch> = batches.iter().map(|b| data.train.batch(b, Device::Cpu)).collect();
+    let (warm, timed) = built.split_at(warmup.min(built.len()));
+    for b in warm {
+        let _ = stepper.step(&wrapped, b);
+    }
+    let seqs: f64 = timed.iter().map(|b| b.size() as f64).sum();
+    let tokens: f64 = timed.iter().map(|b| b.spans.len.sum(Kind::Int64).int64_value(&[]) as f64).sum();
+    let padded: f64 = timed.iter().map(|b| b.tokens.size()[1] as f64).sum::<f64>() / timed.len().max(1) as f64;
+    let input = if cfg.input == InputKind::Embedding { cfg.embed_dim } else { data.vocab - 1 };
+    let fpt = flops_per_token(cfg.cell, input, cfg.hidden);
+    let mut train_times = Vec::new();
+    for _ in 0..repeats {
+        let t = Instant::now();
+        let mut pending = Vec::new();
+        for (i, b) in timed.iter().enumerate() {
+            pending.push(stepper.step(&wrapped, b).0[0].shallow_clone());
+            // One host sync every 20 steps, as the training loop does.
+            if i % 20 == 19 || i + 1 == timed.len() {
+                let _ = Tensor::stack(&pending, 0).sum(Kind::Double).double_value(&[]);
+                pending.clear();
+            }
+        }
+        train_times.push(t.elapsed().as_secs_f64());
+    }
+    let train_rss = peak_rss_mb();
+    let (_, acc) = evaluate(&wrapped, test, BATCH, Device::Cpu);
+    reset_peak();
+    let mut infer_times = Vec::new();
+    tch::no_grad(|| {
+        for _ in 0..repeats {
+            let t = Instant::now();
+            for b in timed {
+                let _ = wrapped.stats(b, false).correct.int64_value(&[]);
+            }
+            infer_times.push(t.elapsed().as_secs_f64());
+        }
+    });
+    let infer_rss = peak_rss_mb();
+    // Padded tokens are computed too: FLOPs count every step of every padded batch.
+    let padded_tokens = seqs * padded;
+    let row = |phase: &str, secs: f64, rss: f64, mult: f64, acc: f64| Row {
+        framework: "rnnlab".into(),
+        protocol: protocol.into(),
+        model: cfg.cell.name().into(),
+        phase: phase.into(),
+        imp: if imp == Impl::Fused { "fused" } else { "unrolled" }.into(),
+        batch: BATCH,
+        seq_len: padded,
+        seq_per_s: seqs / secs,
+        tokens_per_s: tokens / secs,
+        peak_rss_mb: rss,
+        gflops: mult * fpt * padded_tokens / secs / 1e9,
+        acc,
+        threads: tch::get_num_threads() as i64,
+    };
+    Ok(vec![
+        row("train", median(train_times), train_rss, 3.0, acc),
+        row("infer", median(infer_times), infer_rss, 1.0, f64::NAN),
+    ])
+}
+
+/// A classifier run with a chosen implementation of the recurrence.
+struct WithImpl<'a> {
+    model: &'a Classifier,
+    imp: Impl,
+}
+
+impl Objective for WithImpl<'_> {
+    fn stats(&self, batch: &Batch, train: bool) -> Stats {
+        let logits = self.model.logits_from(&self.model.embed(&batch.tokens), batch, train, self.imp);
+        let loss = logits.cross_entropy_for_logits(&batch.targets);
+        let correct = tch::no_grad(|| logits.argmax(-1, false).eq_tensor(&batch.targets).sum(Kind::Int64));
+        Stats { loss, correct, count: batch.size() }
+    }
+}
+
+/// One probe call (∂L/∂x_t fused + ∂L/∂h_t unrolled on a batch of 64) against one training step.
+fn probe_cost(protocol: &str, cell: CellKind, input: InputKind, data: &Dataset, batches: &[Vec<i64>]) -> Result<Row> {
+    tch::manual_seed(0);
+    let vs = nn::VarStore::new(Device::Cpu);
+    let cfg = ModelConfig { cell, input, embed_dim: EMBED, hidden: HIDDEN, ..Default::default() };
+    let model = Classifier::new(&vs.root(), &cfg, data.vocab, data.classes.len() as i64);
+    let batch = data.train.batch(&batches[0], Device::Cpu);
+    let tmp = std::env::temp_dir().join(format!("rnnlab-probe-{}.csv", std::process::id()));
+    let mut probe = Probe::new(&model, data.train.batch(&batches[0], Device::Cpu), true, cell.name(), tmp.clone());
+    probe.record(0)?;
+    let t = Instant::now();
+    for _ in 0..3 {
+        probe.record(0)?;
+    }
+    let secs = t.elapsed().as_secs_f64() / 3.0;
+    let _ = std::fs::remove_file(tmp);
+    let _ = batch;
+    Ok(Row {
+        framework: "rnnlab".into(),
+        protocol: protocol.into(),
+        model: cell.name().into(),
+        phase: "probe".into(),
+        imp: "fused+unrolled".into(),
+        batch: BATCH,
+        seq_len: data.train.batch(&batches[0], Device::Cpu).tokens.size()[1] as f64,
+        seq_per_s: BATCH as f64 / secs,
+        tokens_per_s: f64::NAN,
+        peak_rss_mb: peak_rss_mb(),
+        gflops: f64::NAN,
+        acc: f64::NAN,
+        threads: tch::get_num_threads() as i64,
+    })
+}
+
+fn chart(rows: &[Row], dir: &Path) -> Result<()> {
+    for phase in ["train", "infer"] {
+        let cats: Vec<(String, String)> = ["names", "imdb"]
+            .iter()
+            .flat_map(|p| ["fused", "unrolled"].map(|i| (p.to_string(), i.to_string())))
+            .filter(|(p, i)| rows.iter().any(|r| &r.protocol == p && &r.imp == i && r.phase == phase))
+            .collect();
+        if cats.is_empty() {
+            continue;
+        }
+        let series = CellKind::ALL
+            .iter()
+            .map(|&c| {
+                let v = cats
+                    .iter()
+                    .map(|(p, i)| {
+                        rows.iter()
+                            .find(|r| &r.protocol == p && &r.imp == i && r.phase == phase && r.model == c.name())
+                            .map_or(f64::NAN, |r| r.seq_per_s)
+                    })
+                    .collect();
+                (c.label().to_string(), cell_color(c), v, vec![])
+            })
+            .collect();
+        Bars {
+            title: format!("{phase} throughput, batch 64, {} threads (higher is better; log scale)", rows[0].threads),
+            y_label: "sequences per second (log scale)".into(),
+            categories: cats.iter().map(|(p, i)| format!("{p}, {i}")).collect(),
+            series,
+            hlines: vec![],
+            y_range: None,
+            log_y: true,
+            size: (1100, 700),
+        }
+        .save(&dir.join(if phase == "train" { "throughput" } else { "throughput_infer" }))?;
+    }
+    Ok(())
+}
+
+/// Medians per (protocol, model, phase) from both files; ratio rnnlab / PyTorch; accuracy side by side.
+fn compare(ours: &Path, theirs: &Path, dir: &Path) -> Result<()> {
+    let read = |p: &Path| -> Result<Vec<Row>> { rnnlab::charts::read_csv(p) };
+    let (a, b) = (read(ours)?, read(theirs)?);
+    #[derive(Serialize)]
+    struct Cmp {
+        protocol: String,
+        model: String,
+        phase: String,
+        rnnlab_seq_per_s: f64,
+        pytorch_seq_per_s: f64,
+        ratio: f64,
+        rnnlab_acc: f64,
+        pytorch_acc: f64,
+        rnnlab_peak_rss_mb: f64,
+        pytorch_peak_rss_mb: f64,
+    }
+    let mut out = Vec::new();
+    let med = |rows: &[Row], p: &str, m: &str, ph: &str, f: &dyn Fn(&Row) -> f64| -> f64 {
+        let v: Vec<f64> = rows
+            .iter()
+            .filter(|r| r.protocol == p && r.model == m && r.phase == ph && r.imp == "fused")
+            .map(f)
+            .filter(|x| x.is_finite())
+            .collect();
+        if v.is_empty() {
+            f64::NAN
+        } else {
+            median(v)
+        }
+    };
+    println!(
+        "{:<6} {:<5} {:<6} {:>12} {:>12} {:>7} {:>9} {:>9}",
+        "proto", "model", "phase", "rnnlab", "pytorch", "ratio", "acc ours", "acc torch"
+    );
+    for p in ["names", "imdb"] {
+        for m in ["rnn", "gru", "lstm"] {
+            for ph in ["train", "infer"] {
+                let (x, y) = (med(&a, p, m, ph, &|r| r.seq_per_s), med(&b, p, m, ph, &|r| r.seq_per_s));
+                if x.is_nan() || y.is_nan() {
+                    continue;
+                }
+                let c = Cmp {
+                    protocol: p.into(),
+                    model: m.into(),
+                    phase: ph.into(),
+                    rnnlab_seq_per_s: x,
+                    pytorch_seq_per_s: y,
+                    ratio: x / y,
+                    rnnlab_acc: med(&a, p, m, ph, &|r| r.acc),
+                    pytorch_acc: med(&b, p, m, ph, &|r| r.acc),
+                    rnnlab_peak_rss_mb: med(&a, p, m, ph, &|r| r.peak_rss_mb),
+                    pytorch_peak_rss_mb: med(&b, p, m, ph, &|r| r.peak_rss_mb),
+                };
+                println!(
+                    "{p:<6} {m:<5} {ph:<6} {x:>12.1} {y:>12.1} {:>7.2} {:>9.3} {:>9.3}",
+                    c.ratio, c.rnnlab_acc, c.pytorch_acc
+                );
+                out.push(c);
+            }
+        }
+    }
+    write_atomic(&dir.join("compare.csv"), &rnnlab::run::csv_bytes(&out)?)?;
+    println!("wrote {}", dir.join("compare.csv").display());
+    Ok(())
+}
