@@ -133,6 +133,11 @@ bench-compare: build torch-python ## rnnlab vs PyTorch eager on the same batches
 	@awk 'FNR==1 && NR!=1 {next} {print}' results/bench/pytorch-*-?.csv > results/bench/pytorch-all.csv
 	$(BIN)/bench --compare results/bench/rnnlab-all.csv results/bench/pytorch-all.csv
 
+generate: build ## character-level generation: names per language, IMDB review text, perplexity (~25 min)
+	@test -d $(NAMES) || { echo "error: no names data at $(NAMES); run 'make data' or pass NAMES=/path/to/names" >&2; exit 1; }
+	@test -e $(IMDB) || { echo "error: no IMDB data at $(IMDB); run 'make data', pass IMDB=..., or ARGS='--set reviews.enabled=false'" >&2; exit 1; }
+	$(BIN)/generate --config configs/generate.yaml --set names.data.dir=$(NAMES) --set reviews.path=$(IMDB) $(ARGS)
+
 # ---------------------------------------------------------------------------------------------------- data
 NAMES_URL := https://download.pytorch.org/tutorial/data.zip
 IMDB_URL  := https://ai.stanford.edu/~amaas/data/sentiment/aclImdb_v1.tar.gz

@@ -129,7 +129,7 @@ fn run() -> Result<()> {
             other => bail!("--protocols: unknown protocol {other:?}; expected names, imdb"),
         };
         let test = data.test.as_ref().context("no test split")?;
-        let test = if cli.quick { sub(test, 256) } else { sub(test, 2000) };
+        let test = test.head(if cli.quick { 256 } else { 2000 });
         let train_batches = bucketed(&data.train, batches + warmup);
         export(&dir.join("batches").join(format!("{protocol}.bin")), &data.train, &train_batches, &test)?;
         for cell in CellKind::ALL {
@@ -193,18 +193,6 @@ fn run() -> Result<()> {
 }
 
 /// The first `n` rows of a split.
-fn sub(s: &Split, n: usize) -> Split {
-    let n = n.min(s.len());
-    let idx = Tensor::arange(n as i64, (Kind::Int64, Device::Cpu));
-    Split {
-        name: s.name.clone(),
-        tokens: s.tokens.index_select(0, &idx),
-        lengths: s.lengths[..n].to_vec(),
-        labels: s.labels.index_select(0, &idx),
-        pad: s.pad,
-    }
-}
-
 /// `n` bucketed batches (the training loop's rule: shuffled, sorted by length in windows, batches shuffled).
 fn bucketed(s: &Split, n: usize) -> Vec<Vec<i64>> {
     let mut rng = Rng::derived(0, "bench");

@@ -13,7 +13,7 @@ use rnnlab::charts::{baseline, grad_series, metric_vs, training_curves};
 use rnnlab::cli::Common;
 use rnnlab::config::{self, CellKind, Checker, ModelConfig, OutputConfig, ProbeConfig, TrainConfig, Validate};
 use rnnlab::data::synthetic::SyntheticConfig;
-use rnnlab::experiment::{train_classifier, Arch, Point};
+use rnnlab::experiment::{train_point, Arch, Hooks, Point};
 use rnnlab::metrics::write_summary;
 use rnnlab::plot::{Figure, Panel};
 use serde::{Deserialize, Serialize};
@@ -102,7 +102,7 @@ fn run() -> Result<()> {
                     device,
                     overwrite: cli.common.overwrite,
                 };
-                match train_classifier(point, &mut || Ok(run_cfg.data.dataset(seed)), None) {
+                match train_point(point, &mut || Ok(run_cfg.data.dataset(seed)), Hooks::default()) {
                     Ok(m) => metas.push(m),
                     Err(e) => {
                         // One failed run does not stop the sweep; it is marked failed in its folder.

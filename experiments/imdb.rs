@@ -11,7 +11,7 @@ use rnnlab::cli::Common;
 use rnnlab::config::{self, CellKind, Checker, ModelConfig, OutputConfig, ProbeConfig, TrainConfig, Validate};
 use rnnlab::data::imdb::{self, ImdbConfig};
 use rnnlab::data::Dataset;
-use rnnlab::experiment::{train_classifier, Arch, Point};
+use rnnlab::experiment::{train_point, Arch, Hooks, Point};
 use rnnlab::metrics::write_summary;
 use rnnlab::plot::{cell_color, mean_std, Bars};
 use serde::{Deserialize, Serialize};
@@ -139,7 +139,7 @@ fn run() -> Result<()> {
                     }
                     Ok(data.as_ref().unwrap().shallow_clone())
                 };
-                match train_classifier(point, &mut load, None) {
+                match train_point(point, &mut load, Hooks::default()) {
                     Ok(m) => metas.push(m),
                     Err(e) => {
                         eprintln!("error: {run}: {e:#}");

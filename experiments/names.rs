@@ -14,7 +14,7 @@ use rnnlab::cli::Common;
 use rnnlab::config::{self, CellKind, Checker, ModelConfig, OutputConfig, ProbeConfig, TrainConfig, Validate};
 use rnnlab::data::names::{self, NamesConfig};
 use rnnlab::data::{Dataset, Example, Pad, Split};
-use rnnlab::experiment::{train_classifier, Arch, Point};
+use rnnlab::experiment::{train_point, Arch, Built, Hooks, Point};
 use rnnlab::metrics::{confusion, macro_f1, per_class_recall, row_normalise, write_summary};
 use rnnlab::model::Classifier;
 use rnnlab::plot::{cell_color, mean_std, Bars, Figure, Heatmap, Panel};
@@ -158,10 +158,13 @@ fn run() -> Result<()> {
                     Ok(ds)
                 };
                 let bs = cfg.train.batch_size;
-                let mut after = |m: &Classifier, ds: &Dataset, run: &mut RunDir, _: &Outcome| -> Result<()> {
-                    evaluate_run(m, ds, &test_names.borrow(), run, bs)
+                let mut after = |m: &Built, ds: &Dataset, run: &mut RunDir, _: &Outcome| -> Result<()> {
+                    match m {
+                        Built::Classifier(m) => evaluate_run(m, ds, &test_names.borrow(), run, bs),
+                        _ => Ok(()),
+                    }
                 };
-                match train_classifier(point, &mut load, Some(&mut after)) {
+                match train_point(point, &mut load, Hooks::after(&mut after)) {
                     Ok(m) => metas.push(m),
                     Err(e) => {
                         eprintln!("error: {cell} k={k} seed={seed}: {e:#}");
@@ -430,26 +433,18 @@ fn print_table(metas: &[Meta], mode: Mode) {
 /// `names predict`: loads a run's config and checkpoint and prints the top languages per name.
 fn predict(run: &Path, top: usize, input: &[String], common: &Common) -> Result<()> {
     let device = common.setup()?;
-    let cfg_path = run.join("config.yaml");
-    let cfg: NamesExpConfig = config::load(&cfg_path, &[])?;
-    let ckpt = run.join("model.safetensors");
-    if !ckpt.exists() {
-        bail!("{} not found: train with train.checkpoint: true (configs/names.yaml has it) first", ckpt.display());
-    }
-    let classes: Vec<String> = std::fs::read_to_string(run.join("classes.txt"))
-        .with_context(|| format!("{}: classes.txt missing", run.display()))?
-        .lines()
-        .map(str::to_string)
-        .collect();
+    let model_cfg = rnnlab::checkpoint::model_config(run)?;
+    let data: NamesConfig = rnnlab::checkpoint::config_section(run, "data")?;
+    let classes = rnnlab::checkpoint::classes(run)?;
     let mut vs = tch::nn::VarStore::new(device);
-    let model = Classifier::new(&vs.root(), &cfg.model, names::VOCAB, classes.len() as i64);
-    vs.load(&ckpt).with_context(|| format!("cannot load {}", ckpt.display()))?;
+    let model = Classifier::new(&vs.root(), &model_cfg, names::VOCAB, classes.len() as i64);
+    rnnlab::checkpoint::load_weights(&mut vs, run)?;
     let mut examples = Vec::new();
     for raw in input {
         // Accents fold as in training; anything else outside the alphabet is an error.
         let mut tokens =
             names::encode(&names::strip_accents(raw)).with_context(|| format!("cannot classify {raw:?}"))?;
-        tokens.extend(std::iter::repeat_n(names::FILLER, cfg.data.distance));
+        tokens.extend(std::iter::repeat_n(names::FILLER, data.distance));
         examples.push(Example { tokens, label: 0 });
     }
     let split = Split::new("input", &examples, Pad::Post).to_device(device);

@@ -14,7 +14,7 @@ use rnnlab::cli::Common;
 use rnnlab::config::{self, CellKind, Checker, ModelConfig, OutputConfig, ProbeConfig, TrainConfig, Validate};
 use rnnlab::data::imdb::{self, ImdbConfig, Mode};
 use rnnlab::data::Dataset;
-use rnnlab::experiment::{train_classifier, Arch, Point};
+use rnnlab::experiment::{train_point, Arch, Hooks, Point};
 use rnnlab::metrics::write_summary;
 use rnnlab::plot::{Figure, Panel, Series, BASELINE_GREY};
 use rnnlab::run::{list_runs, Meta};
@@ -237,7 +237,7 @@ fn run_points(
             }
             Ok(cached.as_ref().unwrap().1.shallow_clone())
         };
-        if let Err(e) = train_classifier(point, &mut load, None) {
+        if let Err(e) = train_point(point, &mut load, Hooks::default()) {
             eprintln!("error: {run}: {e:#}");
             failed += 1;
         }

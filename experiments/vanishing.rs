@@ -17,7 +17,7 @@ use rnnlab::config::{
 use rnnlab::data::imdb::{self, ImdbConfig};
 use rnnlab::data::synthetic::SyntheticConfig;
 use rnnlab::data::Dataset;
-use rnnlab::experiment::{train_classifier, Arch, Point};
+use rnnlab::experiment::{train_point, Arch, Hooks, Point};
 use rnnlab::model::Classifier;
 use rnnlab::plot::{cell_color, Figure, Heatmap, Panel, Series, Table, BASELINE_GREY};
 use rnnlab::probe::{decay_fit, GradRow, Probe};
@@ -191,7 +191,7 @@ fn run() -> Result<()> {
                     }
                 }
             };
-            match train_classifier(point, &mut load, None) {
+            match train_point(point, &mut load, Hooks::default()) {
                 Ok(m) => by_task.entry(task.name()).or_default().push(m),
                 Err(e) => {
                     eprintln!("error: {} {cell}: {e:#}", task.name());
@@ -382,7 +382,7 @@ fn exploding(cfg: &VanishingConfig, root: &Path, device: tch::Device, overwrite:
             device,
             overwrite,
         };
-        let meta = train_classifier(point, &mut || Ok(data.dataset(cfg.seed)), None)?;
+        let meta = train_point(point, &mut || Ok(data.dataset(cfg.seed)), Hooks::default())?;
         let steps: Vec<StepRow> = read_csv(&root.join(EXPERIMENT).join(name).join("steps.csv"))?;
         let diverged = meta.status == Status::Diverged;
         let label = match (clip, diverged) {

@@ -169,6 +169,9 @@ pub struct TrainConfig {
     pub patience: Option<usize>,
     /// Group sequences of similar length into batches (less padding, same data).
     pub bucket: bool,
+    /// Shuffle the training batches every epoch (false: keep their order, as truncated backpropagation
+    /// through time needs).
+    pub shuffle: bool,
     /// Steps between progress updates and divergence checks (one host sync each).
     pub log_every: usize,
     /// Evaluate the test split after every epoch (else only once, at the best epoch).
@@ -192,6 +195,7 @@ impl Default for TrainConfig {
             best_by: BestBy::ValLoss,
             patience: None,
             bucket: true,
+            shuffle: true,
             log_every: 20,
             test_each_epoch: true,
             checkpoint: false,

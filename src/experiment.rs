@@ -1,12 +1,12 @@
-//! Training one classifier run: the steps every classification experiment shares.
+//! One training run: the steps every experiment shares.
 //!
 //! Open the run folder (reuse a finished run with the same config), seed everything, build the model, attach
-//! the gradient probe if asked, train with [`train::fit`](crate::train::fit), then let the experiment add its
-//! own outputs. Sweeps call this once per point.
+//! the gradient probe and the experiment's step hook if asked, train with [`train::fit`](crate::train::fit),
+//! then let the experiment add its own outputs. Sweeps call this once per point.
 use crate::cli::device_name;
 use crate::config::{ModelConfig, ProbeConfig, TrainConfig};
 use crate::data::{Dataset, Refused};
-use crate::model::{BagOfWords, Classifier};
+use crate::model::{BagOfWords, Classifier, LanguageModel, Objective};
 use crate::probe::Probe;
 use crate::run::{Meta, Opened, RunDir, Status};
 use crate::train::{fit, Outcome, StepHook};
@@ -22,6 +22,25 @@ pub enum Arch {
     Recurrent,
     /// [`BagOfWords`] logistic regression ignoring these ids (besides padding).
     BagOfWords { ignore: Vec<i64> },
+    /// [`LanguageModel`] conditioned on `n_cond` values (0: none); `stateful` for truncated BPTT.
+    LanguageModel { n_cond: i64, stateful: bool },
+}
+
+/// The model a run trains.
+pub enum Built {
+    Classifier(Classifier),
+    Bow(BagOfWords),
+    Lm(LanguageModel),
+}
+
+impl Built {
+    pub fn objective(&self) -> &dyn Objective {
+        match self {
+            Built::Classifier(m) => m,
+            Built::Bow(m) => m,
+            Built::Lm(m) => m,
+        }
+    }
 }
 
 /// One run to make.
@@ -41,21 +60,41 @@ pub struct Point {
     pub overwrite: bool,
 }
 
-/// What the experiment may do after training (predictions, extra CSVs); runs only for new runs.
-pub type After<'a> = dyn FnMut(&Classifier, &Dataset, &mut RunDir, &Outcome) -> Result<()> + 'a;
+/// Runs after training (predictions, samples, extra CSVs); only for new runs.
+pub type After<'a> = dyn FnMut(&Built, &Dataset, &mut RunDir, &Outcome) -> Result<()> + 'a;
+/// Runs at step 0, every `Hooks::every` steps and after the last step (samples during training...).
+pub type During<'a> = dyn FnMut(&Built, usize) -> Result<()> + 'a;
+
+/// The experiment's hooks into a run.
+#[derive(Default)]
+pub struct Hooks<'a> {
+    pub after: Option<&'a mut After<'a>>,
+    pub during: Option<&'a mut During<'a>>,
+    pub every: usize,
+}
+
+impl<'a> Hooks<'a> {
+    pub fn after(f: &'a mut After<'a>) -> Self {
+        Hooks { after: Some(f), ..Default::default() }
+    }
+}
+
+fn gcd(a: usize, b: usize) -> usize {
+    if b == 0 {
+        a
+    } else {
+        gcd(b, a % b)
+    }
+}
 
 /// Trains the point's model on the data that `load` returns (called only when the run is not already done).
-/// `after` runs for recurrent models only. A [`Refused`] error from `load` records the run as refused.
-/// Returns the run's meta; `result` holds n_train, n_val, n_test besides the training numbers.
-pub fn train_classifier(
-    p: Point,
-    load: &mut dyn FnMut() -> Result<Dataset>,
-    after: Option<&mut After>,
-) -> Result<Meta> {
+/// A [`Refused`] error from `load` records the run as refused. Returns the run's meta; `result` holds n_train,
+/// n_val, n_test besides the training numbers.
+pub fn train_point(p: Point, load: &mut dyn FnMut() -> Result<Dataset>, hooks: Hooks) -> Result<Meta> {
     let mut tags = p.tags.clone();
     let name = match p.arch {
-        Arch::Recurrent => p.model.cell.name(),
         Arch::BagOfWords { .. } => "bow",
+        _ => p.model.cell.name(),
     };
     tags.insert("model".into(), name.into());
     let opened = RunDir::open(&p.root, &p.experiment, &p.run, &p.config_yaml, p.train.seed, tags, p.overwrite)?;
@@ -89,46 +128,59 @@ pub fn train_classifier(
     tch::manual_seed(p.train.seed as i64);
     let vs = nn::VarStore::new(p.device);
     let classes = data.classes.len() as i64;
-    if let Arch::BagOfWords { ignore } = &p.arch {
-        let bow = BagOfWords::new(&vs.root(), data.vocab, classes, ignore);
-        let outcome = fit(&bow, &vs, &data, &p.train, p.train.lr, &mut run, None);
-        return finish(outcome, run);
-    }
-    let model = Classifier::new(&vs.root(), &p.model, data.vocab, classes);
-    let lr = p.train.lr_for(p.model.cell);
-    let outcome = if p.probe.enabled {
-        let split = data.val.as_ref().unwrap_or(&data.train);
-        let rows: Vec<i64> = (0..split.len().min(p.probe.batch_size) as i64).collect();
-        let batch = split.batch(&rows, p.device);
-        let mut probe = Probe::new(&model, batch, p.probe.hidden, p.model.cell.name(), run.path.join("grad_norms.csv"));
-        let mut call = |step| probe.record(step);
-        let hook = StepHook { every: p.probe.every, call: &mut call };
-        let out = fit(&model, &vs, &data, &p.train, lr, &mut run, Some(hook));
-        // Probe time is part of train_s; report it so its share can be checked.
-        run.meta.result.insert("probe_s".into(), probe.seconds);
-        run.save_meta()?;
-        out
-    } else {
-        fit(&model, &vs, &data, &p.train, lr, &mut run, None)
+    let (built, lr) = match &p.arch {
+        Arch::Recurrent => (
+            Built::Classifier(Classifier::new(&vs.root(), &p.model, data.vocab, classes)),
+            p.train.lr_for(p.model.cell),
+        ),
+        Arch::BagOfWords { ignore } => {
+            (Built::Bow(BagOfWords::new(&vs.root(), data.vocab, classes, ignore)), p.train.lr)
+        }
+        Arch::LanguageModel { n_cond, stateful } => (
+            Built::Lm(LanguageModel::new(&vs.root(), &p.model, data.vocab, *n_cond, *stateful)),
+            p.train.lr_for(p.model.cell),
+        ),
     };
+    // The gradient probe (classifiers) and the experiment's own hook share one step hook.
+    let mut probe = match (&built, p.probe.enabled) {
+        (Built::Classifier(m), true) => {
+            let split = data.val.as_ref().unwrap_or(&data.train);
+            let rows: Vec<i64> = (0..split.len().min(p.probe.batch_size) as i64).collect();
+            let path = run.path.join("grad_norms.csv");
+            Some(Probe::new(m, split.batch(&rows, p.device), p.probe.hidden, p.model.cell.name(), path))
+        }
+        _ => None,
+    };
+    let Hooks { after, mut during, every } = hooks;
+    let probe_every = if probe.is_some() { p.probe.every } else { 0 };
+    let own_every = if during.is_some() { every } else { 0 };
+    let wanted = probe.is_some() || during.is_some();
+    let mut call = |step: usize, edge: bool| -> Result<()> {
+        if let Some(pr) = probe.as_mut().filter(|_| edge || (probe_every > 0 && step.is_multiple_of(probe_every))) {
+            pr.record(step)?;
+        }
+        if let Some(d) = during.as_mut().filter(|_| edge || (own_every > 0 && step.is_multiple_of(own_every))) {
+            d(&built, step)?;
+        }
+        Ok(())
+    };
+    let hook = wanted.then(|| StepHook { every: gcd(probe_every, own_every), call: &mut call });
+    let outcome = fit(built.objective(), &vs, &data, &p.train, lr, &mut run, hook);
+    if let Some(pr) = &probe {
+        // Probe time is part of train_s; report it so its share can be checked.
+        run.meta.result.insert("probe_s".into(), pr.seconds);
+        run.save_meta()?;
+    }
     let outcome = match outcome {
         Ok(o) => o,
-        Err(e) => return finish(Err(e), run),
+        Err(e) => {
+            run.finish(Status::Failed, Some(format!("{e:#}")))?;
+            return Err(e);
+        }
     };
     if let Some(after) = after {
-        after(&model, &data, &mut run, &outcome)?;
+        after(&built, &data, &mut run, &outcome)?;
         run.save_meta()?;
     }
     Ok(run.meta)
-}
-
-/// A training error marks the run failed (and is returned); otherwise the meta.
-fn finish(outcome: Result<Outcome>, mut run: RunDir) -> Result<Meta> {
-    match outcome {
-        Ok(_) => Ok(run.meta),
-        Err(e) => {
-            run.finish(Status::Failed, Some(format!("{e:#}")))?;
-            Err(e)
-        }
-    }
 }

@@ -2,6 +2,7 @@
 //!
 //! Data flow: [`config`] → [`data`] → [`model`] → [`train`] (+ [`probe`]) → [`run`] folders → [`plot`].
 pub mod charts;
+pub mod checkpoint;
 pub mod cli;
 pub mod config;
 pub mod data;
@@ -14,4 +15,5 @@ pub mod progress;
 pub mod report;
 pub mod rng;
 pub mod run;
+pub mod sample;
 pub mod train;

@@ -40,12 +40,14 @@ pub fn cell_color(c: CellKind) -> RGBColor {
 }
 
 const FONT: &str = "sans-serif";
+const MONO: &str = "monospace";
 
 fn init_font() {
     static ONCE: Once = Once::new();
     ONCE.call_once(|| {
         register_font(FONT, FontStyle::Normal, dejavu::sans::regular()).ok();
         register_font(FONT, FontStyle::Bold, dejavu::sans::bold()).ok();
+        register_font(MONO, FontStyle::Normal, dejavu::sans_mono::regular()).ok();
     });
 }
 
@@ -148,6 +150,7 @@ enum Canvas<'a> {
     Heatmap(&'a Heatmap),
     Bars(&'a Bars),
     Table(&'a Table),
+    Text(&'a ColouredText),
 }
 
 impl Canvas<'_> {
@@ -157,6 +160,7 @@ impl Canvas<'_> {
             Canvas::Heatmap(h) => draw_heatmap(root, h),
             Canvas::Bars(b) => draw_bars(root, b),
             Canvas::Table(t) => draw_table(root, t),
+            Canvas::Text(t) => draw_text(root, t),
         };
         r.map_err(|e| anyhow!("drawing failed: {e:?}"))
     }
@@ -602,6 +606,73 @@ fn draw_table<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, t: &Table) -> D
         }
     }
     root.draw(&Text::new(t.note.clone(), (20, y + 40), font(13.0).color(&BASELINE_GREY)))?;
+    Ok(())
+}
+
+/// Text with a colour behind every character (an activation in [-1, 1]: blue −1, white 0, red +1), in blocks
+/// with captions: Karpathy's hidden-unit visualisations.
+#[derive(Clone, Debug)]
+pub struct ColouredText {
+    pub title: String,
+    /// (caption, characters with their values)
+    pub blocks: Vec<(String, Vec<(char, f64)>)>,
+    /// Characters per line.
+    pub width: usize,
+}
+
+const CELL: (i32, i32) = (11, 20);
+
+impl ColouredText {
+    fn lines(&self, chars: &[(char, f64)]) -> Vec<Vec<(char, f64)>> {
+        let mut lines = vec![Vec::new()];
+        for &(c, v) in chars {
+            if c == '\n' || lines.last().unwrap().len() >= self.width {
+                lines.push(Vec::new());
+            }
+            if c != '\n' {
+                lines.last_mut().unwrap().push((c, v));
+            }
+        }
+        lines
+    }
+
+    pub fn save(&self, stem: &Path) -> Result<()> {
+        let rows: usize = self.blocks.iter().map(|b| self.lines(&b.1).len() + 2).sum();
+        let w = (self.width as i32 * CELL.0 + 60) as u32;
+        let h = (60 + rows as i32 * CELL.1 + 20) as u32;
+        save_both(stem, (w.max(700), h), Canvas::Text(self))
+    }
+}
+
+/// Diverging colour for a value in [-1, 1].
+pub fn diverging(v: f64) -> RGBColor {
+    let v = if v.is_finite() { v.clamp(-1.0, 1.0) } else { 0.0 };
+    let m = |a: f64| (255.0 - a * v.abs()).round() as u8;
+    if v >= 0.0 {
+        RGBColor(255, m(200.0), m(200.0))
+    } else {
+        RGBColor(m(200.0), m(160.0), 255)
+    }
+}
+
+fn draw_text<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, t: &ColouredText) -> DrawResult<DB> {
+    root.fill(&WHITE)?;
+    root.draw(&Text::new(t.title.clone(), (20, 12), font(18.0)))?;
+    let mono: TextStyle = (MONO, 15.0).into_font().into();
+    let mut y = 50;
+    for (caption, chars) in &t.blocks {
+        root.draw(&Text::new(caption.clone(), (20, y), font(15.0)))?;
+        y += CELL.1 + 4;
+        for line in t.lines(chars) {
+            for (i, (c, v)) in line.iter().enumerate() {
+                let x = 30 + i as i32 * CELL.0;
+                root.draw(&Rectangle::new([(x, y), (x + CELL.0, y + CELL.1)], diverging(*v).filled()))?;
+                root.draw(&Text::new(c.to_string(), (x + 1, y + 2), mono.clone()))?;
+            }
+            y += CELL.1;
+        }
+        y += CELL.1 - 4;
+    }
     Ok(())
 }
 

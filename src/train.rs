@@ -53,10 +53,11 @@ pub struct Outcome {
     pub result: BTreeMap<String, f64>,
 }
 
-/// Called with the step count at init (0), every `every` steps, and after the last step.
+/// Called with the step count and `true` at init (step 0) and after the last step, and with `false` every
+/// `every` steps in between (never when `every` is 0).
 pub struct StepHook<'a> {
     pub every: usize,
-    pub call: &'a mut dyn FnMut(usize) -> Result<()>,
+    pub call: &'a mut dyn FnMut(usize, bool) -> Result<()>,
 }
 
 /// Trains `model` (whose variables live in `vs`) on `data` and records everything in `run`.
@@ -94,13 +95,18 @@ pub fn fit(
     let mut best: Option<(f64, usize, Vec<Tensor>)> = None;
     let mut since_best = 0;
     if let Some(h) = hook.as_mut() {
-        (h.call)(0)?;
+        (h.call)(0, true)?;
     }
     let mut status = Status::Finished;
     let mut message = None;
     'epochs: for epoch in 1..=cfg.epochs {
         let t0 = Instant::now();
-        let batches = data.train.batches(cfg.batch_size, Some(&mut rng), cfg.bucket);
+        let batches = if cfg.shuffle {
+            data.train.batches(cfg.batch_size, Some(&mut rng), cfg.bucket)
+        } else {
+            data.train.batches(cfg.batch_size, None, false)
+        };
+        model.reset();
         let mut pending: Vec<[Tensor; 4]> = Vec::new();
         let mut counts: Vec<f64> = Vec::new();
         let (mut loss_sum, mut correct, mut count) = (0f64, 0f64, 0f64);
@@ -140,7 +146,7 @@ pub fn fit(
                 }
             }
             if let Some(h) = hook.as_mut().filter(|h| h.every > 0 && step % h.every == 0) {
-                (h.call)(step)?;
+                (h.call)(step, false)?;
             }
         }
         train_s += t0.elapsed().as_secs_f64();
@@ -193,7 +199,7 @@ pub fn fit(
     }
     pb.finish_and_clear();
     if let Some(h) = hook.as_mut() {
-        (h.call)(step)?;
+        (h.call)(step, true)?;
     }
     run.write_csv("metrics.csv", &rows)?;
     run.write_csv("steps.csv", &step_rows)?;
@@ -288,6 +294,7 @@ pub fn clip_grad_norm(vars: &[Tensor], max: Option<f64>) -> (Tensor, Tensor) {
 
 /// Mean loss and accuracy over a split, in evaluation mode, one host sync.
 pub fn evaluate(model: &dyn Objective, split: &Split, batch_size: usize, device: Device) -> (f64, f64) {
+    model.reset();
     tch::no_grad(|| {
         let mut sums = Tensor::zeros([2], (Kind::Double, device));
         let mut count = 0i64;

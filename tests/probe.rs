@@ -2,7 +2,7 @@
 use rnnlab::config::{CellKind, ModelConfig, ProbeConfig, TrainConfig};
 use rnnlab::data::synthetic::SyntheticConfig;
 use rnnlab::data::{Example, Pad, Split};
-use rnnlab::experiment::{train_classifier, Arch, Point};
+use rnnlab::experiment::{train_point, Arch, Hooks, Point};
 use rnnlab::model::{Classifier, Impl, Spans};
 use rnnlab::probe::{self, grads_wrt, norms_by_distance, probe_loss};
 use std::collections::BTreeMap;
@@ -62,6 +62,7 @@ fn linear_recurrence_gives_powers_of_w() {
         tokens: Tensor::zeros([1, t_len], (Kind::Int64, Device::Cpu)),
         spans: batch_spans,
         targets: Tensor::from_slice(&[0i64]),
+        cond: None,
     };
     for (d, norm) in norms_by_distance(&g, &batch) {
         let expected = w.powi(d as i32);
@@ -92,7 +93,7 @@ fn grad_norms_csv_schema_and_clipping_log() {
         device: Device::Cpu,
         overwrite: false,
     };
-    let meta = train_classifier(p, &mut || Ok(data.dataset(0)), None).unwrap();
+    let meta = train_point(p, &mut || Ok(data.dataset(0)), Hooks::default()).unwrap();
     assert!(meta.result["probe_s"] > 0.0);
     let text = std::fs::read_to_string(dir.path().join("p/r/grad_norms.csv")).unwrap();
     let mut lines = text.lines();

@@ -2,7 +2,7 @@
 use rnnlab::config::{CellKind, ModelConfig, ProbeConfig, TrainConfig};
 use rnnlab::data::synthetic::SyntheticConfig;
 use rnnlab::data::{Batch, Dataset};
-use rnnlab::experiment::{train_classifier, Arch, Point};
+use rnnlab::experiment::{train_point, Arch, Hooks, Point};
 use rnnlab::model::{Classifier, Objective, Stats};
 use rnnlab::run::{read_meta, Opened, RunDir, Status};
 use rnnlab::train::fit;
@@ -37,8 +37,9 @@ fn point(root: &Path, run: &str, cell: CellKind, epochs: usize, probe: bool) -> 
 #[test]
 fn a_tiny_model_learns_the_shortest_task() {
     let dir = tempfile::tempdir().unwrap();
-    let meta = train_classifier(point(dir.path(), "gru", CellKind::Gru, 6, false), &mut || Ok(data().dataset(7)), None)
-        .unwrap();
+    let meta =
+        train_point(point(dir.path(), "gru", CellKind::Gru, 6, false), &mut || Ok(data().dataset(7)), Hooks::default())
+            .unwrap();
     assert_eq!(meta.status, Status::Finished);
     let acc = meta.result["test_acc"];
     assert!(acc > 0.95, "GRU on the L=6 task reached only {acc} (chance is 0.25)");
@@ -46,24 +47,41 @@ fn a_tiny_model_learns_the_shortest_task() {
 
 #[test]
 fn same_seed_gives_identical_csv_bytes() {
-    let (a, b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
-    for d in [&a, &b] {
-        train_classifier(point(d.path(), "lstm", CellKind::Lstm, 2, true), &mut || Ok(data().dataset(7)), None)
+    // Separate processes, as users run them (libtorch's generator is global to a process), with dropout on so
+    // that training itself draws random numbers.
+    let run = |out: &Path, seed: u64| {
+        let o = std::process::Command::new(env!("CARGO_BIN_EXE_demo"))
+            .args(["--config", concat!(env!("CARGO_MANIFEST_DIR"), "/configs/demo.yaml"), "--out"])
+            .arg(out)
+            .args(["--set", "sweep.lengths=[8]", "--set", "sweep.cells=[lstm]", "--set", "train.epochs=2"])
+            .args([
+                "--set",
+                "data.n_train=300",
+                "--set",
+                "data.n_val=60",
+                "--set",
+                "data.n_test=60",
+                "--set",
+                "model.dropout=0.3",
+            ])
+            .args(["--set", &format!("sweep.seeds=[{seed}]")])
+            .output()
             .unwrap();
-    }
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    };
+    let (a, b, c) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    run(a.path(), 7);
+    run(b.path(), 7);
     for f in ["metrics.csv", "steps.csv", "grad_norms.csv", "config.yaml"] {
-        let x = std::fs::read(a.path().join("t/lstm").join(f)).unwrap();
-        let y = std::fs::read(b.path().join("t/lstm").join(f)).unwrap();
+        let x = std::fs::read(a.path().join("demo/lstm-L8-s7").join(f)).unwrap();
+        let y = std::fs::read(b.path().join("demo/lstm-L8-s7").join(f)).unwrap();
         assert!(!x.is_empty(), "{f} is empty");
         assert!(x == y, "{f} differs between two runs with the same seed");
     }
     // A different seed changes the numbers.
-    let c = tempfile::tempdir().unwrap();
-    let mut p = point(c.path(), "lstm", CellKind::Lstm, 2, true);
-    p.train.seed = 8;
-    train_classifier(p, &mut || Ok(data().dataset(8)), None).unwrap();
-    let x = std::fs::read(a.path().join("t/lstm/metrics.csv")).unwrap();
-    assert!(x != std::fs::read(c.path().join("t/lstm/metrics.csv")).unwrap());
+    run(c.path(), 8);
+    let x = std::fs::read(a.path().join("demo/lstm-L8-s7/metrics.csv")).unwrap();
+    assert!(x != std::fs::read(c.path().join("demo/lstm-L8-s8/metrics.csv")).unwrap());
 }
 
 /// Wraps a model and turns its loss into NaN from training step `at` on.
@@ -116,9 +134,12 @@ fn a_nan_loss_marks_the_run_diverged_and_keeps_what_was_written() {
     let steps = std::fs::read_to_string(dir.path().join("t/nan/steps.csv")).unwrap();
     assert!(steps.lines().count() > at, "steps.csv lost rows");
     // The next run carries on normally.
-    let meta =
-        train_classifier(point(dir.path(), "after", CellKind::Gru, 1, false), &mut || Ok(data().dataset(1)), None)
-            .unwrap();
+    let meta = train_point(
+        point(dir.path(), "after", CellKind::Gru, 1, false),
+        &mut || Ok(data().dataset(1)),
+        Hooks::default(),
+    )
+    .unwrap();
     assert_eq!(meta.status, Status::Finished);
 }
 
@@ -126,37 +147,38 @@ fn a_nan_loss_marks_the_run_diverged_and_keeps_what_was_written() {
 fn finished_runs_are_reused_and_never_overwritten_silently() {
     let dir = tempfile::tempdir().unwrap();
     let mut loads = 0;
-    let first = train_classifier(
+    let first = train_point(
         point(dir.path(), "r", CellKind::Gru, 1, false),
         &mut || {
             loads += 1;
             Ok(data().dataset(7))
         },
-        None,
+        Hooks::default(),
     )
     .unwrap();
-    let again = train_classifier(
+    let again = train_point(
         point(dir.path(), "r", CellKind::Gru, 1, false),
         &mut || {
             loads += 1;
             Ok(data().dataset(7))
         },
-        None,
+        Hooks::default(),
     )
     .unwrap();
     assert_eq!(loads, 1, "a finished run with the same config must not be redone");
     assert_eq!(first.finished, again.finished);
     // Different config: refused, results untouched.
     let before = std::fs::read(dir.path().join("t/r/metrics.csv")).unwrap();
-    let err = train_classifier(point(dir.path(), "r", CellKind::Gru, 2, false), &mut || Ok(data().dataset(7)), None)
-        .unwrap_err();
+    let err =
+        train_point(point(dir.path(), "r", CellKind::Gru, 2, false), &mut || Ok(data().dataset(7)), Hooks::default())
+            .unwrap_err();
     let msg = format!("{err:#}");
     assert!(msg.contains("different config") && msg.contains("--overwrite"), "{msg}");
     assert_eq!(before, std::fs::read(dir.path().join("t/r/metrics.csv")).unwrap());
     // With overwrite it is redone.
     let mut p = point(dir.path(), "r", CellKind::Gru, 2, false);
     p.overwrite = true;
-    let redone = train_classifier(p, &mut || Ok(data().dataset(7)), None).unwrap();
+    let redone = train_point(p, &mut || Ok(data().dataset(7)), Hooks::default()).unwrap();
     assert_eq!(redone.result["steps"], 2.0 * 19.0);
     // An interrupted run (status running) is restarted.
     let path = dir.path().join("t/r/meta.yaml");
@@ -164,13 +186,13 @@ fn finished_runs_are_reused_and_never_overwritten_silently() {
     std::fs::write(&path, text).unwrap();
     let mut restarted = 0;
     let p = point(dir.path(), "r", CellKind::Gru, 2, false);
-    train_classifier(
+    train_point(
         p,
         &mut || {
             restarted += 1;
             Ok(data().dataset(7))
         },
-        None,
+        Hooks::default(),
     )
     .unwrap();
     assert_eq!(restarted, 1);

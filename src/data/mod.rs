@@ -6,6 +6,7 @@
 pub mod imdb;
 pub mod names;
 pub mod synthetic;
+pub mod text;
 
 use crate::model::Spans;
 use crate::rng::Rng;
@@ -34,8 +35,10 @@ pub struct Batch {
     /// `[B, T]` token ids.
     pub tokens: Tensor,
     pub spans: Spans,
-    /// `[B]` class ids (or `[B, T]` next-token ids for a language model).
+    /// `[B]` class ids (or `[B, T]` next-token ids for a language model, 0 = no target).
     pub targets: Tensor,
+    /// `[B]` conditioning ids (e.g. the language of a generated name), when the data has them.
+    pub cond: Option<Tensor>,
 }
 
 impl Batch {
@@ -51,9 +54,11 @@ pub struct Split {
     /// `[N, T_max]` ids, padded on `pad`'s side.
     pub tokens: Tensor,
     pub lengths: Vec<i64>,
-    /// `[N]` labels.
+    /// `[N]` labels, or `[N, T_max]` per-step targets (post-padded with 0).
     pub labels: Tensor,
     pub pad: Pad,
+    /// `[N]` conditioning ids, if any.
+    pub cond: Option<Tensor>,
 }
 
 impl Split {
@@ -71,7 +76,18 @@ impl Split {
             lengths: examples.iter().map(|e| e.tokens.len() as i64).collect(),
             labels: Tensor::from_slice(&labels),
             pad,
+            cond: None,
         }
+    }
+
+    /// A language-model split: `inputs[i]` and `targets[i]` of equal lengths (post-padded), optional
+    /// conditioning id per sequence.
+    pub fn sequences(name: &str, inputs: &[Vec<i64>], targets: &[Vec<i64>], cond: Option<&[i64]>) -> Self {
+        let ex =
+            |s: &[Vec<i64>]| -> Vec<Example> { s.iter().map(|t| Example { tokens: t.clone(), label: 0 }).collect() };
+        let x = Split::new(name, &ex(inputs), Pad::Post);
+        let y = Split::new(name, &ex(targets), Pad::Post);
+        Split { labels: y.tokens, cond: cond.map(Tensor::from_slice), ..x }
     }
 
     pub fn len(&self) -> usize {
@@ -90,12 +106,32 @@ impl Split {
             lengths: self.lengths.clone(),
             labels: self.labels.shallow_clone(),
             pad: self.pad,
+            cond: self.cond.as_ref().map(Tensor::shallow_clone),
+        }
+    }
+
+    /// The first `n` rows.
+    pub fn head(&self, n: usize) -> Self {
+        let n = n.min(self.len());
+        let idx = Tensor::arange(n as i64, (Kind::Int64, self.tokens.device()));
+        Split {
+            name: self.name.clone(),
+            tokens: self.tokens.index_select(0, &idx),
+            lengths: self.lengths[..n].to_vec(),
+            labels: self.labels.index_select(0, &idx),
+            pad: self.pad,
+            cond: self.cond.as_ref().map(|c| c.index_select(0, &idx)),
         }
     }
 
     /// Moves the split's tensors to `device` once (batches are then cut there).
     pub fn to_device(self, device: Device) -> Self {
-        Split { tokens: self.tokens.to_device(device), labels: self.labels.to_device(device), ..self }
+        Split {
+            tokens: self.tokens.to_device(device),
+            labels: self.labels.to_device(device),
+            cond: self.cond.map(|c| c.to_device(device)),
+            ..self
+        }
     }
 
     /// Batches of row indices. With `rng`, the order is shuffled; with `bucket`, rows are sorted by length
@@ -136,7 +172,11 @@ impl Split {
                 start: Tensor::from_slice(&start).to_device(device),
                 len: Tensor::from_slice(&lens).to_device(device),
             },
-            targets: self.labels.index_select(0, &sel).to_device(device),
+            targets: {
+                let y = self.labels.index_select(0, &sel);
+                if y.dim() == 2 { y.narrow(1, 0, t) } else { y }.to_device(device)
+            },
+            cond: self.cond.as_ref().map(|c| c.index_select(0, &sel).to_device(device)),
         }
     }
 

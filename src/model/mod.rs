@@ -1,8 +1,10 @@
 //! Models: the recurrent stack ([`Recurrent`]) and a sequence classifier on top of it.
 pub mod bow;
+pub mod lm;
 pub mod recurrent;
 
 pub use bow::BagOfWords;
+pub use lm::LanguageModel;
 pub use recurrent::{Impl, Recurrent, Spans, State};
 
 use crate::config::{InputKind, ModelConfig, Readout};
@@ -22,6 +24,9 @@ pub struct Stats {
 /// Anything the training loop can train.
 pub trait Objective {
     fn stats(&self, batch: &Batch, train: bool) -> Stats;
+    /// Forget state carried between batches (a language model trained with truncated backpropagation through
+    /// time); called at the start of every training epoch and evaluation.
+    fn reset(&self) {}
 }
 
 /// Token ids → embedding or one-hot → [`Recurrent`] → linear head read at each sequence's last real step.
