@@ -25,7 +25,7 @@ use serde::{Deserialize, Serialize};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
-use tch::{nn, Device, Kind, Tensor};
+use tch::{nn, nn::OptimizerConfig, Device, Kind, Tensor};
 
 const BATCH: usize = 64;
 const HIDDEN: i64 = 128;
@@ -179,6 +179,9 @@ fn run() -> Result<()> {
     let path = dir.join(&cli.csv);
     write_atomic(&path, &rnnlab::run::csv_bytes(&rows)?)?;
     chart(&rows, &dir)?;
+    if !cli.fused_only && cli.protocols.iter().any(|p| p == "imdb") {
+        profile(&cli, warmup)?;
+    }
     let lstm =
         rows.iter().find(|r| r.protocol == "imdb" && r.model == "lstm" && r.phase == "train" && r.imp == "fused");
     if let Some(r) = lstm {
@@ -359,6 +362,67 @@ impl Objective for WithImpl<'_> {
         let correct = tch::no_grad(|| logits.argmax(-1, false).eq_tensor(&batch.targets).sum(Kind::Int64));
         Stats { loss, correct, count: batch.size() }
     }
+}
+
+/// Where one training step's time goes (imdb protocol, LSTM, fused): building the batch, forward + loss,
+/// backward, clipping, optimiser update, reading the loss back. Printed and written to profile.csv.
+fn profile(cli: &Cli, warmup: usize) -> Result<()> {
+    #[derive(Serialize)]
+    struct Phase {
+        phase: &'static str,
+        ms_per_step: f64,
+        share: f64,
+    }
+    let cfg =
+        ImdbConfig { path: cli.imdb.clone(), length: IMDB_L, vocab_size: VOCAB, min_freq: 1, ..Default::default() };
+    let (enc, _) = imdb::load_encoded(&cli.imdb, Some(&imdb::default_cache_dir()))?;
+    let data = cfg.dataset(&enc, 0)?;
+    let batches = bucketed(&data.train, if cli.quick { 4 } else { 40 } + warmup);
+    tch::manual_seed(0);
+    let vs = nn::VarStore::new(Device::Cpu);
+    let mcfg = ModelConfig {
+        cell: CellKind::Lstm,
+        input: InputKind::Embedding,
+        embed_dim: EMBED,
+        hidden: HIDDEN,
+        ..Default::default()
+    };
+    let model = Classifier::new(&vs.root(), &mcfg, data.vocab, 2);
+    let mut opt = nn::Adam::default().build(&vs, LR)?;
+    let vars = vs.trainable_variables();
+    let mut t = [0f64; 6];
+    for (i, idx) in batches.iter().enumerate() {
+        let mut clock = Instant::now();
+        let mut lap = |k: usize, t: &mut [f64; 6]| {
+            if i >= warmup {
+                t[k] += clock.elapsed().as_secs_f64();
+            }
+            clock = Instant::now();
+        };
+        let b = data.train.batch(idx, Device::Cpu);
+        lap(0, &mut t);
+        let s = model.stats(&b, true);
+        lap(1, &mut t);
+        opt.zero_grad();
+        s.loss.backward();
+        lap(2, &mut t);
+        let _ = rnnlab::train::clip_grad_norm(&vars, Some(CLIP_IMDB));
+        lap(3, &mut t);
+        opt.step();
+        lap(4, &mut t);
+        let _ = s.loss.double_value(&[]);
+        lap(5, &mut t);
+    }
+    let n = (batches.len() - warmup) as f64;
+    let total: f64 = t.iter().sum();
+    let names = ["build batch", "forward + loss", "backward", "clip (no sync)", "optimiser step", "read loss (sync)"];
+    let rows: Vec<Phase> =
+        names.iter().zip(t).map(|(p, s)| Phase { phase: p, ms_per_step: 1e3 * s / n, share: s / total }).collect();
+    eprintln!("profile of one imdb LSTM training step (batch 64, L <= 200):");
+    for r in &rows {
+        eprintln!("  {:<18} {:>8.2} ms  {:>5.1} %", r.phase, r.ms_per_step, 100.0 * r.share);
+    }
+    write_atomic(&cli.out.join("bench").join("profile.csv"), &rnnlab::run::csv_bytes(&rows)?)
 }
 
 /// One probe call (∂L/∂x_t fused + ∂L/∂h_t unrolled on a batch of 64) against one training step.

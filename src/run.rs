@@ -54,6 +54,9 @@ pub struct Meta {
     pub libtorch_version: String,
     pub commit: Option<String>,
     pub host: String,
+    /// Process that wrote the run (to tell a run in progress from an interrupted one).
+    #[serde(default)]
+    pub pid: u32,
     pub started: String,
     pub finished: Option<String>,
     pub wall_s: f64,
@@ -97,6 +100,19 @@ impl RunDir {
             let old = read_meta(&path).ok();
             let same = std::fs::read_to_string(path.join("config.yaml")).is_ok_and(|c| c == config_yaml);
             match old {
+                Some(m)
+                    if m.status == Status::Running
+                        && m.host == hostname()
+                        && m.pid != std::process::id()
+                        && alive(m.pid) =>
+                {
+                    bail!(
+                        "{} is being written by another process (pid {}, started {}); wait for it or stop it",
+                        path.display(),
+                        m.pid,
+                        m.started
+                    )
+                }
                 Some(m) if m.status.is_complete() && same && !overwrite => return Ok(Opened::Done(m)),
                 Some(m) if m.status.is_complete() && !overwrite => bail!(
                     "{} holds a {} run made with a different config (compare its config.yaml); pass --overwrite to \
@@ -121,7 +137,8 @@ impl RunDir {
             tch_version: "0.26".into(),
             libtorch_version: option_env!("RNNLAB_LIBTORCH_VERSION").unwrap_or("unknown").into(),
             commit: git_commit(),
-            host: std::fs::read_to_string("/etc/hostname").map(|s| s.trim().to_string()).unwrap_or_default(),
+            host: hostname(),
+            pid: std::process::id(),
             started: now(),
             finished: None,
             wall_s: 0.0,
@@ -198,6 +215,15 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     let tmp = path.with_extension(format!("{}.tmp", path.extension().and_then(|e| e.to_str()).unwrap_or("")));
     std::fs::write(&tmp, bytes).with_context(|| format!("cannot write {}", tmp.display()))?;
     std::fs::rename(&tmp, path).with_context(|| format!("cannot rename {} to {}", tmp.display(), path.display()))
+}
+
+fn hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname").map(|s| s.trim().to_string()).unwrap_or_default()
+}
+
+/// Whether process `pid` exists on this machine.
+fn alive(pid: u32) -> bool {
+    pid != 0 && Path::new(&format!("/proc/{pid}")).exists()
 }
 
 pub fn now() -> String {

@@ -196,4 +196,15 @@ fn finished_runs_are_reused_and_never_overwritten_silently() {
     )
     .unwrap();
     assert_eq!(restarted, 1);
+    // A run still being written by a live process is left alone.
+    let mut other = std::process::Command::new("sleep").arg("30").spawn().unwrap();
+    let text = std::fs::read_to_string(&path).unwrap().replace("status: finished", "status: running");
+    let pid_line = text.lines().find(|l| l.starts_with("pid:")).unwrap().to_string();
+    std::fs::write(&path, text.replace(&pid_line, &format!("pid: {}", other.id()))).unwrap();
+    let err =
+        train_point(point(dir.path(), "r", CellKind::Gru, 2, false), &mut || Ok(data().dataset(7)), Hooks::default())
+            .unwrap_err();
+    other.kill().unwrap();
+    let msg = format!("{err:#}");
+    assert!(msg.contains("being written by another process") && msg.contains(&other.id().to_string()), "{msg}");
 }
