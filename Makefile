@@ -95,11 +95,11 @@ names: build ## names → language: RNN, GRU, LSTM × 3 seeds (~4 min); NAMES=di
 	@test -d $(NAMES) || { echo "error: no names data at $(NAMES); run 'make data' or pass NAMES=/path/to/names" >&2; exit 1; }
 	$(BIN)/names --config configs/names.yaml --set data.dir=$(NAMES) $(ARGS)
 
-names-distance: build ## names with k filler steps before the readout, k = 0..200 (~12 min)
+names-distance: build ## names with k filler steps before the readout, k = 0..200 (~20 min)
 	@test -d $(NAMES) || { echo "error: no names data at $(NAMES); run 'make data' or pass NAMES=/path/to/names" >&2; exit 1; }
 	$(BIN)/names --config configs/names_distance.yaml --set data.dir=$(NAMES) $(ARGS)
 
-imdb: build ## IMDB sentiment at L=400: RNN, GRU, LSTM (~20 min); IMDB=archive or aclImdb/ folder
+imdb: build ## IMDB sentiment at L=400: RNN, GRU, LSTM (~8 min); IMDB=archive or aclImdb/ folder
 	@test -e $(IMDB) || { echo "error: no IMDB data at $(IMDB); run 'make data' or pass IMDB=/path/to/aclImdb_v1.tar.gz" >&2; exit 1; }
 	$(BIN)/imdb --config configs/imdb.yaml --set data.path=$(IMDB) $(ARGS)
 
@@ -107,7 +107,7 @@ sweep-imdb: build ## IMDB length sweep: 3 modes × 7 lengths × 3 seeds × 4 mod
 	@test -e $(IMDB) || { echo "error: no IMDB data at $(IMDB); run 'make data' or pass IMDB=/path/to/aclImdb_v1.tar.gz" >&2; exit 1; }
 	$(BIN)/sweep --config configs/imdb_sweep.yaml --set data.path=$(IMDB) $(ARGS)
 
-vanishing: build ## gradient probe: norms vs distance, heatmaps, decay rates, exploding, forget bias (~8 min)
+vanishing: build ## gradient probe: norms vs distance, heatmaps, decay rates, exploding, forget bias (~2 min)
 	@test -e $(IMDB) || { echo "error: no IMDB data at $(IMDB); run 'make data', pass IMDB=..., or ARGS='--set tasks=[synthetic]'" >&2; exit 1; }
 	$(BIN)/vanishing --config configs/vanishing.yaml --set imdb.data.path=$(IMDB) $(ARGS)
 
@@ -133,7 +133,7 @@ bench-compare: build torch-python ## rnnlab vs PyTorch eager on the same batches
 	@awk 'FNR==1 && NR!=1 {next} {print}' results/bench/pytorch-*-?.csv > results/bench/pytorch-all.csv
 	$(BIN)/bench --compare results/bench/rnnlab-all.csv results/bench/pytorch-all.csv
 
-generate: build ## character-level generation: names per language, IMDB review text, perplexity (~25 min)
+generate: build ## character-level generation: names per language, IMDB review text, perplexity (~18 min)
 	@test -d $(NAMES) || { echo "error: no names data at $(NAMES); run 'make data' or pass NAMES=/path/to/names" >&2; exit 1; }
 	@test -e $(IMDB) || { echo "error: no IMDB data at $(IMDB); run 'make data', pass IMDB=..., or ARGS='--set reviews.enabled=false'" >&2; exit 1; }
 	$(BIN)/generate --config configs/generate.yaml --set names.data.dir=$(NAMES) --set reviews.path=$(IMDB) $(ARGS)

@@ -11,7 +11,7 @@ use anyhow::Result;
 use clap::Parser;
 use rnnlab::charts::{baseline, grad_series, metric_vs, training_curves};
 use rnnlab::cli::Common;
-use rnnlab::config::{self, CellKind, Checker, ModelConfig, OutputConfig, ProbeConfig, TrainConfig, Validate};
+use rnnlab::config::{self, CellKind, Checker, Experiment, SweepSection};
 use rnnlab::data::synthetic::SyntheticConfig;
 use rnnlab::experiment::{train_point, Arch, Hooks, Point};
 use rnnlab::metrics::write_summary;
@@ -29,16 +29,7 @@ struct Cli {
     common: Common,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize, Default)]
-#[serde(deny_unknown_fields, default)]
-struct DemoConfig {
-    data: SyntheticConfig,
-    model: ModelConfig,
-    train: TrainConfig,
-    probe: ProbeConfig,
-    output: OutputConfig,
-    sweep: Sweep,
-}
+type DemoConfig = Experiment<SyntheticConfig, Sweep>;
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -54,17 +45,13 @@ impl Default for Sweep {
     }
 }
 
-impl Validate for DemoConfig {
-    fn validate(&self, c: &mut Checker) {
-        self.data.validate(c);
-        self.model.validate(c);
-        self.train.validate(c);
-        self.probe.validate(c);
-        c.nonempty("sweep.cells", &self.sweep.cells);
-        c.nonempty("sweep.lengths", &self.sweep.lengths);
-        c.nonempty("sweep.seeds", &self.sweep.seeds);
-        for &l in &self.sweep.lengths {
-            c.check(l >= self.data.key_len, "sweep.lengths", l, "every length must be >= data.key_len");
+impl SweepSection<SyntheticConfig> for Sweep {
+    fn validate(&self, data: &SyntheticConfig, c: &mut Checker) {
+        c.nonempty("sweep.cells", &self.cells);
+        c.nonempty("sweep.lengths", &self.lengths);
+        c.nonempty("sweep.seeds", &self.seeds);
+        for &l in &self.lengths {
+            c.check(l >= data.key_len, "sweep.lengths", l, "every length must be >= data.key_len");
         }
     }
 }

@@ -1,6 +1,6 @@
-//! Generation — expected result: conditional name models reach a validation perplexity of ~5.5 per character
-//! (GRU/LSTM; the vanilla RNN a little higher), most sampled names are new and most are classified as the
-//! requested language; a character model of IMDB reviews goes from noise to words during training.
+//! Generation — expected result: conditional name models reach a validation perplexity of 6.3 per character
+//! (GRU, LSTM; vanilla RNN 7.5), 84–89 % of sampled names are new and ~40 % are assigned the requested language
+//! by the names classifier; a character model of IMDB reviews goes from noise to words during training.
 //!
 //! 1. Names, one-to-many: a character model conditioned on the language (fed at every step), with start and
 //!    end symbols; RNN, GRU, LSTM compared by validation perplexity (natural log, per character) and bits per

@@ -8,7 +8,7 @@ use anyhow::{bail, Result};
 use clap::Parser;
 use rnnlab::charts::training_curves;
 use rnnlab::cli::Common;
-use rnnlab::config::{self, CellKind, Checker, ModelConfig, OutputConfig, ProbeConfig, TrainConfig, Validate};
+use rnnlab::config::{self, CellKind, Checker, Experiment, SweepSection};
 use rnnlab::data::imdb::{self, ImdbConfig};
 use rnnlab::data::Dataset;
 use rnnlab::experiment::{train_point, Arch, Hooks, Point};
@@ -30,16 +30,7 @@ struct Cli {
     common: Common,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize, Default)]
-#[serde(deny_unknown_fields, default)]
-struct ImdbExpConfig {
-    data: ImdbConfig,
-    model: ModelConfig,
-    train: TrainConfig,
-    probe: ProbeConfig,
-    output: OutputConfig,
-    runs: Runs,
-}
+type ImdbExpConfig = Experiment<ImdbConfig, Runs>;
 
 /// A model variant: the base config, or with 2 layers, or bidirectional.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -75,15 +66,11 @@ impl Default for Runs {
     }
 }
 
-impl Validate for ImdbExpConfig {
-    fn validate(&self, c: &mut Checker) {
-        self.data.validate(c);
-        self.model.validate(c);
-        self.train.validate(c);
-        self.probe.validate(c);
-        c.nonempty("runs.cells", &self.runs.cells);
-        c.nonempty("runs.seeds", &self.runs.seeds);
-        c.nonempty("runs.variants", &self.runs.variants);
+impl SweepSection<ImdbConfig> for Runs {
+    fn validate(&self, _: &ImdbConfig, c: &mut Checker) {
+        c.nonempty("sweep.cells", &self.cells);
+        c.nonempty("sweep.seeds", &self.seeds);
+        c.nonempty("sweep.variants", &self.variants);
     }
 }
 
@@ -98,9 +85,9 @@ fn run() -> Result<()> {
     let root = cli.common.out.clone().unwrap_or_else(|| cfg.output.dir.clone());
     let mut data: Option<Dataset> = None;
     let (mut metas, mut failed) = (Vec::new(), 0);
-    for &variant in &cfg.runs.variants {
-        for &seed in &cfg.runs.seeds {
-            for &cell in &cfg.runs.cells {
+    for &variant in &cfg.sweep.variants {
+        for &seed in &cfg.sweep.seeds {
+            for &cell in &cfg.sweep.cells {
                 let mut run_cfg = cfg.clone();
                 run_cfg.model.cell = cell;
                 run_cfg.train.seed = seed;
@@ -109,7 +96,7 @@ fn run() -> Result<()> {
                     Variant::TwoLayer => run_cfg.model.layers = 2,
                     Variant::Bi => run_cfg.model.bidirectional = true,
                 }
-                run_cfg.runs = Runs { cells: vec![cell], seeds: vec![seed], variants: vec![variant] };
+                run_cfg.sweep = Runs { cells: vec![cell], seeds: vec![seed], variants: vec![variant] };
                 let run = format!("{cell}-{}-L{}-s{seed}", variant.name(), cfg.data.length);
                 let point = Point {
                     arch: Arch::Recurrent,
@@ -129,7 +116,7 @@ fn run() -> Result<()> {
                 };
                 // Same data for every model of a seed; the corpus is read once (and cached on disk).
                 let mut load = || -> Result<Dataset> {
-                    if data.as_ref().is_none_or(|_| cfg.runs.seeds.len() > 1) {
+                    if data.as_ref().is_none_or(|_| cfg.sweep.seeds.len() > 1) {
                         let t = Instant::now();
                         let cache = cfg.data.cache_dir.clone().unwrap_or_else(imdb::default_cache_dir);
                         let (enc, hit) = imdb::load_encoded(&cfg.data.path, Some(&cache))?;
@@ -150,18 +137,7 @@ fn run() -> Result<()> {
         }
     }
     let dir = root.join(EXPERIMENT);
-    let results = [
-        "test_acc",
-        "test_loss",
-        "val_acc",
-        "n_train",
-        "n_val",
-        "n_test",
-        "best_epoch",
-        "n_params",
-        "train_s",
-        "train_seq_per_s",
-    ];
+    let results = rnnlab::metrics::CLASSIFIER_RESULTS;
     write_summary(&dir.join("summary.csv"), &metas, &["model", "variant", "seq_len"], &results)?;
     let title = format!("IMDB, first {} tokens: validation accuracy per epoch", cfg.data.length);
     let mut fig = training_curves(&root, &metas, "seq_len", "L", "val", &title)?;
@@ -170,10 +146,10 @@ fn run() -> Result<()> {
     }
     fig.save(&dir.join("training_curves"))?;
     // Test accuracy per model and variant.
-    let variants: Vec<&str> = cfg.runs.variants.iter().map(|v| v.name()).collect();
+    let variants: Vec<&str> = cfg.sweep.variants.iter().map(|v| v.name()).collect();
     let series = CellKind::ALL
         .iter()
-        .filter(|c| cfg.runs.cells.contains(c))
+        .filter(|c| cfg.sweep.cells.contains(c))
         .map(|&c| {
             let (m, s): (Vec<f64>, Vec<f64>) = variants
                 .iter()
@@ -193,7 +169,7 @@ fn run() -> Result<()> {
         })
         .collect();
     Bars {
-        title: format!("IMDB test accuracy, first {} tokens ({} seed(s))", cfg.data.length, cfg.runs.seeds.len()),
+        title: format!("IMDB test accuracy, first {} tokens ({} seed(s))", cfg.data.length, cfg.sweep.seeds.len()),
         y_label: "test accuracy".into(),
         categories: variants.iter().map(|v| v.to_string()).collect(),
         series,

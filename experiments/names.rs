@@ -11,7 +11,7 @@ use anyhow::{bail, Context, Result};
 use clap::{Parser, Subcommand};
 use rnnlab::charts::{baseline, metric_vs, read_csv, training_curves};
 use rnnlab::cli::Common;
-use rnnlab::config::{self, CellKind, Checker, ModelConfig, OutputConfig, ProbeConfig, TrainConfig, Validate};
+use rnnlab::config::{self, CellKind, Checker, Experiment, SweepSection};
 use rnnlab::data::names::{self, NamesConfig};
 use rnnlab::data::{Dataset, Example, Pad, Split};
 use rnnlab::experiment::{train_point, Arch, Built, Hooks, Point};
@@ -63,16 +63,7 @@ enum Mode {
     Distance,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize, Default)]
-#[serde(deny_unknown_fields, default)]
-struct NamesExpConfig {
-    data: NamesConfig,
-    model: ModelConfig,
-    train: TrainConfig,
-    probe: ProbeConfig,
-    output: OutputConfig,
-    sweep: Sweep,
-}
+type NamesExpConfig = Experiment<NamesConfig, Sweep>;
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -89,15 +80,11 @@ impl Default for Sweep {
     }
 }
 
-impl Validate for NamesExpConfig {
-    fn validate(&self, c: &mut Checker) {
-        self.data.validate(c);
-        self.model.validate(c);
-        self.train.validate(c);
-        self.probe.validate(c);
-        c.nonempty("sweep.cells", &self.sweep.cells);
-        c.nonempty("sweep.seeds", &self.sweep.seeds);
-        c.nonempty("sweep.distances", &self.sweep.distances);
+impl SweepSection<NamesConfig> for Sweep {
+    fn validate(&self, _: &NamesConfig, c: &mut Checker) {
+        c.nonempty("sweep.cells", &self.cells);
+        c.nonempty("sweep.seeds", &self.seeds);
+        c.nonempty("sweep.distances", &self.distances);
     }
 }
 

@@ -11,7 +11,7 @@ use anyhow::{bail, Result};
 use clap::Parser;
 use rnnlab::charts::metric_vs;
 use rnnlab::cli::Common;
-use rnnlab::config::{self, CellKind, Checker, ModelConfig, OutputConfig, ProbeConfig, TrainConfig, Validate};
+use rnnlab::config::{self, CellKind, Checker, Experiment, SweepSection};
 use rnnlab::data::imdb::{self, ImdbConfig, Mode};
 use rnnlab::data::Dataset;
 use rnnlab::experiment::{train_point, Arch, Hooks, Point};
@@ -39,16 +39,7 @@ struct Cli {
     merge_only: bool,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize, Default)]
-#[serde(deny_unknown_fields, default)]
-struct SweepConfig {
-    data: ImdbConfig,
-    model: ModelConfig,
-    train: TrainConfig,
-    probe: ProbeConfig,
-    output: OutputConfig,
-    sweep: Sweep,
-}
+type SweepConfig = Experiment<ImdbConfig, Sweep>;
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -76,19 +67,15 @@ impl Default for Sweep {
     }
 }
 
-impl Validate for SweepConfig {
-    fn validate(&self, c: &mut Checker) {
-        self.data.validate(c);
-        self.model.validate(c);
-        self.train.validate(c);
-        self.probe.validate(c);
-        c.nonempty("sweep.modes", &self.sweep.modes);
-        c.nonempty("sweep.lengths", &self.sweep.lengths);
-        c.nonempty("sweep.seeds", &self.sweep.seeds);
-        for &l in &self.sweep.lengths {
+impl SweepSection<ImdbConfig> for Sweep {
+    fn validate(&self, _: &ImdbConfig, c: &mut Checker) {
+        c.nonempty("sweep.modes", &self.modes);
+        c.nonempty("sweep.lengths", &self.lengths);
+        c.nonempty("sweep.seeds", &self.seeds);
+        for &l in &self.lengths {
             c.positive("sweep.lengths", l);
         }
-        c.check(self.sweep.baseline_lr > 0.0, "sweep.baseline_lr", self.sweep.baseline_lr, "must be > 0");
+        c.check(self.baseline_lr > 0.0, "sweep.baseline_lr", self.baseline_lr, "must be > 0");
     }
 }
 
@@ -128,18 +115,7 @@ fn run() -> Result<()> {
     if metas.is_empty() {
         bail!("no runs under {}", root.join(EXPERIMENT).display());
     }
-    let results = [
-        "test_acc",
-        "test_loss",
-        "val_acc",
-        "n_train",
-        "n_val",
-        "n_test",
-        "best_epoch",
-        "n_params",
-        "train_s",
-        "train_seq_per_s",
-    ];
+    let results = rnnlab::metrics::CLASSIFIER_RESULTS;
     write_summary(&root.join(EXPERIMENT).join("sweep.csv"), &metas, &["model", "mode", "seq_len"], &results)?;
     charts(&root, &metas, &cfg)?;
     println!(

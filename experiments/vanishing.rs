@@ -1,7 +1,7 @@
 //! Vanishing and exploding gradients — expected result: after training, ‖∂L/∂x_t‖ of the vanilla RNN falls by
-//! roughly ×0.8 per step of distance from the readout, while GRU and LSTM keep it nearly flat; without
-//! clipping, a vanilla RNN with large recurrent weights and a large learning rate diverges; a forget-gate bias
-//! of 1 makes the LSTM's gradient at init reach much further back.
+//! ×0.83 per step of distance from the readout, GRU's by ×0.99 and LSTM's by ×0.94–0.96; without clipping, a
+//! vanilla RNN with large recurrent weights never learns the task that it learns perfectly when clipped; a
+//! forget-gate bias of 1 makes the LSTM's gradient at init reach much further back.
 //!
 //! Tasks: the synthetic long-range task (as the demo) and IMDB (first 200 tokens). The gradient probe runs at
 //! init and every `probe.every` steps. Outputs in results/vanishing/: run folders (grad_norms.csv,
@@ -80,12 +80,12 @@ impl Default for Exploding {
     fn default() -> Self {
         Exploding {
             enabled: true,
-            length: 50,
-            recurrent_gain: 4.0,
+            length: 20,
+            recurrent_gain: 3.0,
             optimizer: OptimizerKind::Sgd,
             lr: 0.1,
             clip: 1.0,
-            epochs: 3,
+            epochs: 5,
         }
     }
 }
@@ -385,11 +385,12 @@ fn exploding(cfg: &VanishingConfig, root: &Path, device: tch::Device, overwrite:
         let meta = train_point(point, &mut || Ok(data.dataset(cfg.seed)), Hooks::default())?;
         let steps: Vec<StepRow> = read_csv(&root.join(EXPERIMENT).join(name).join("steps.csv"))?;
         let diverged = meta.status == Status::Diverged;
+        let acc = meta.result.get("val_acc").map_or(String::new(), |a| format!(", validation accuracy {a:.2}"));
         let label = match (clip, diverged) {
-            (Some(c), false) => format!("clipped at {c}"),
-            (Some(c), true) => format!("clipped at {c} — diverged at step {}", steps.len()),
+            (Some(c), false) => format!("clipped at {c}{acc}"),
+            (Some(c), true) => format!("clipped at {c} — diverged at step {}", first_bad(&steps)),
             (None, true) => format!("no clipping — diverged (loss NaN) at step {}", first_bad(&steps)),
-            (None, false) => "no clipping".to_string(),
+            (None, false) => format!("no clipping{acc}"),
         };
         let color = if clip.is_some() { cell_color(CellKind::Gru) } else { cell_color(CellKind::Rnn) };
         let norm = steps.iter().filter(|s| s.grad_norm.is_finite()).map(|s| (s.step as f64, s.grad_norm)).collect();

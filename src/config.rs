@@ -321,6 +321,34 @@ impl Validate for ProbeConfig {
     }
 }
 
+/// The sections of most experiments' configs: their data, the model, training, the probe, output, and their own
+/// `sweep` section (which values of what to run), checked against the data section.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Experiment<D, S> {
+    pub data: D,
+    pub model: ModelConfig,
+    pub train: TrainConfig,
+    pub probe: ProbeConfig,
+    pub output: OutputConfig,
+    pub sweep: S,
+}
+
+/// An experiment's own section, validated with its data section in view.
+pub trait SweepSection<D> {
+    fn validate(&self, data: &D, c: &mut Checker);
+}
+
+impl<D: Validate, S: SweepSection<D>> Validate for Experiment<D, S> {
+    fn validate(&self, c: &mut Checker) {
+        self.data.validate(c);
+        self.model.validate(c);
+        self.train.validate(c);
+        self.probe.validate(c);
+        self.sweep.validate(&self.data, c);
+    }
+}
+
 /// Reads `path`, applies `overrides` (`a.b=value`, value in YAML syntax), checks types and unknown keys, then
 /// validates. Every error names the file and the key.
 pub fn load<T: DeserializeOwned + Validate>(path: &Path, overrides: &[String]) -> Result<T> {

@@ -155,12 +155,17 @@ pub fn train_point(p: Point, load: &mut dyn FnMut() -> Result<Dataset>, hooks: H
     let probe_every = if probe.is_some() { p.probe.every } else { 0 };
     let own_every = if during.is_some() { every } else { 0 };
     let wanted = probe.is_some() || during.is_some();
+    // Each hook runs at most once per step (the last step can be both periodic and final).
+    let (mut probed, mut called) = (None, None);
     let mut call = |step: usize, edge: bool| -> Result<()> {
-        if let Some(pr) = probe.as_mut().filter(|_| edge || (probe_every > 0 && step.is_multiple_of(probe_every))) {
+        let due = |every: usize| edge || (every > 0 && step.is_multiple_of(every));
+        if let Some(pr) = probe.as_mut().filter(|_| due(probe_every) && probed != Some(step)) {
             pr.record(step)?;
+            probed = Some(step);
         }
-        if let Some(d) = during.as_mut().filter(|_| edge || (own_every > 0 && step.is_multiple_of(own_every))) {
+        if let Some(d) = during.as_mut().filter(|_| due(own_every) && called != Some(step)) {
             d(&built, step)?;
+            called = Some(step);
         }
         Ok(())
     };

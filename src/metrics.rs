@@ -46,6 +46,20 @@ pub fn row_normalise(m: &[Vec<u64>]) -> Vec<Vec<f64>> {
         .collect()
 }
 
+/// The final numbers a classifier run reports (in `meta.yaml`), as summary columns.
+pub const CLASSIFIER_RESULTS: [&str; 10] = [
+    "test_acc",
+    "test_loss",
+    "val_acc",
+    "n_train",
+    "n_val",
+    "n_test",
+    "best_epoch",
+    "n_params",
+    "train_s",
+    "train_seq_per_s",
+];
+
 /// Writes `summary.csv`: one row per run with `experiment, run, status`, the given tags and results, `seed`,
 /// `wall_s`. Missing values are left empty.
 pub fn write_summary(path: &Path, metas: &[Meta], tags: &[&str], results: &[&str]) -> Result<()> {

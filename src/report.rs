@@ -18,7 +18,7 @@ pub struct Section {
     pub summary: &'static str,
 }
 
-pub const SECTIONS: [Section; 7] = [
+pub const SECTIONS: [Section; 8] = [
     Section {
         dir: "demo",
         title: "Offline demo: memory over distance (synthetic task)",
@@ -30,42 +30,49 @@ pub const SECTIONS: [Section; 7] = [
         dir: "names",
         title: "Names → language (18 languages)",
         make: "make names",
-        expected: "GRU and LSTM reach ~0.84 test accuracy, the vanilla RNN ~0.79; the majority class is 0.469.",
+        expected: "GRU and LSTM reach ~0.84 test accuracy, the vanilla RNN 0.79; the majority class is 0.469.",
         summary: "summary.csv",
     },
     Section {
         dir: "names_distance",
         title: "Names with k filler steps before the readout",
         make: "make names-distance",
-        expected: "The vanilla RNN falls to the majority class as k grows; GRU and LSTM hold far longer.",
+        expected: "The vanilla RNN falls to the majority class by k = 20; GRU holds ~0.8 up to k = 200 (LSTM, with this budget, only to k = 10).",
         summary: "summary.csv",
     },
     Section {
         dir: "imdb",
         title: "IMDB sentiment, first 400 tokens",
         make: "make imdb",
-        expected: "LSTM and GRU reach ~0.87 test accuracy from raw text; the vanilla RNN trails.",
+        expected: "GRU 0.886 and LSTM 0.871 test accuracy from raw text; the vanilla RNN 0.640.",
         summary: "summary.csv",
     },
     Section {
         dir: "sweep_imdb",
         title: "IMDB: accuracy vs sequence length (three modes)",
         make: "make sweep-imdb",
-        expected: "In distance mode the vanilla RNN drops to chance as the evidence moves away from the readout; GRU/LSTM keep more.",
+        expected: "In distance mode the vanilla RNN is at chance once 50 filler steps separate the evidence from the readout; with this budget GRU and LSTM give out soon after, the bag of words not at all.",
         summary: "sweep.csv",
     },
     Section {
         dir: "vanishing",
         title: "Vanishing and exploding gradients",
         make: "make vanishing",
-        expected: "After training the vanilla RNN's gradient shrinks by a constant factor per step of distance; GRU's and LSTM's far less.",
+        expected: "After training the vanilla RNN's gradient shrinks ×0.83 per step of distance; GRU's ×0.99, LSTM's ×0.94–0.96.",
         summary: "decay_rates.csv",
+    },
+    Section {
+        dir: "generate",
+        title: "Generation: names per language, IMDB review text",
+        make: "make generate",
+        expected: "Names: validation perplexity ~6.3 per character for GRU/LSTM (7.5 RNN), most samples new; review samples go from noise to words.",
+        summary: "summary.csv",
     },
     Section {
         dir: "bench",
         title: "Benchmark: speed and memory",
         make: "make bench",
-        expected: "Training and inference throughput per model and implementation, peak memory, and the ratio to PyTorch.",
+        expected: "Throughput per model and implementation, peak memory, the ratio to PyTorch eager (1.0–1.2× here) at about equal accuracy.",
         summary: "bench.csv",
     },
 ];

@@ -79,7 +79,7 @@ fn grad_norms_csv_schema_and_clipping_log() {
     let data = SyntheticConfig { length: 8, n_train: 200, n_val: 50, n_test: 50, ..Default::default() };
     let model = ModelConfig { cell: CellKind::Gru, embed_dim: 4, hidden: 8, ..Default::default() };
     let train = TrainConfig { epochs: 2, batch_size: 32, lr: 0.05, clip: Some(0.5), ..Default::default() };
-    let probe = ProbeConfig { enabled: true, every: 3, batch_size: 10, hidden: true };
+    let probe = ProbeConfig { enabled: true, every: 7, batch_size: 10, hidden: true };
     let p = Point {
         arch: Arch::Recurrent,
         root: dir.path().into(),
@@ -100,9 +100,14 @@ fn grad_norms_csv_schema_and_clipping_log() {
     assert_eq!(lines.next(), Some("step,model,layer,t,distance_to_readout,quantity,norm"));
     let rows: Vec<Vec<String>> = lines.map(|l| l.split(',').map(String::from).collect()).collect();
     let steps: std::collections::BTreeSet<usize> = rows.iter().map(|r| r[0].parse().unwrap()).collect();
-    // 7 steps per epoch × 2: probes at 0, every 3 steps, and the end.
-    assert_eq!(steps.into_iter().collect::<Vec<_>>(), vec![0, 3, 6, 9, 12, 14]);
+    // 7 steps per epoch × 2: probes at 0, every 7 steps, and the end — the last step only once.
+    assert_eq!(steps.into_iter().collect::<Vec<_>>(), vec![0, 7, 14]);
     for q in ["dl_dx", "dl_dh"] {
+        assert_eq!(
+            rows.iter().filter(|r| r[0] == "14" && r[5] == q).count(),
+            8,
+            "{q}: the final probe is written twice"
+        );
         let at0: Vec<&Vec<String>> = rows.iter().filter(|r| r[0] == "0" && r[5] == q).collect();
         assert_eq!(at0.len(), 8, "{q}: one row per distance 0..7");
         assert!(at0

@@ -205,6 +205,7 @@ fn finished_runs_are_reused_and_never_overwritten_silently() {
         train_point(point(dir.path(), "r", CellKind::Gru, 2, false), &mut || Ok(data().dataset(7)), Hooks::default())
             .unwrap_err();
     other.kill().unwrap();
+    other.wait().unwrap();
     let msg = format!("{err:#}");
     assert!(msg.contains("being written by another process") && msg.contains(&other.id().to_string()), "{msg}");
 }

@@ -135,7 +135,7 @@ mod tests {
         assert_eq!((row(0), row(1), row(2)), (vec![1, 2, 3, 4], vec![21, 22, 23, 24], vec![5, 6, 7, 8]));
         assert_eq!(Vec::<i64>::try_from(s.labels.get(0)).unwrap(), vec![2, 3, 4, 5]);
         let (x, y) = name_pair("Ab").unwrap();
-        assert_eq!((x, y), (vec![NAME_BOS, 1, 28], vec![1, 28, NAME_EOS]));
-        assert_eq!(decode_name(&[1, 28]), "Ab");
+        assert_eq!((x, y), (vec![NAME_BOS, 27, 2], vec![27, 2, NAME_EOS]));
+        assert_eq!(decode_name(&[27, 2]), "Ab");
     }
 }
