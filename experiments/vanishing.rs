@@ -438,6 +438,7 @@ fn forget_bias(cfg: &VanishingConfig, root: &Path, device: tch::Device, overwrit
         let path = match RunDir::open(root, EXPERIMENT, &name, &yaml, cfg.seed, BTreeMap::new(), overwrite)? {
             Opened::Done(m) => root.join(EXPERIMENT).join(m.run),
             Opened::New(mut run) => {
+                run.meta.device = rnnlab::cli::device_name(device);
                 tch::manual_seed(cfg.seed as i64);
                 let vs = tch::nn::VarStore::new(device);
                 let model = Classifier::new(&vs.root(), &model_cfg, data.vocab, data.classes.len() as i64);

@@ -161,6 +161,10 @@ pub struct TrainConfig {
     /// SGD momentum.
     pub momentum: f64,
     pub weight_decay: f64,
+    /// Multiply the learning rate by this after every epoch (1: constant). Left out of saved configs at 1, so
+    /// runs made before the key existed still match.
+    #[serde(skip_serializing_if = "is_one")]
+    pub lr_decay: f64,
     /// Clip the global gradient norm to this value; null = no clipping (norms are logged either way).
     pub clip: Option<f64>,
     /// What "better epoch" means for early stopping and the kept weights.
@@ -191,6 +195,7 @@ impl Default for TrainConfig {
             lr_by_cell: BTreeMap::new(),
             momentum: 0.9,
             weight_decay: 0.0,
+            lr_decay: 1.0,
             clip: Some(5.0),
             best_by: BestBy::ValLoss,
             patience: None,
@@ -201,6 +206,10 @@ impl Default for TrainConfig {
             checkpoint: false,
         }
     }
+}
+
+fn is_one(x: &f64) -> bool {
+    *x == 1.0
 }
 
 impl TrainConfig {
@@ -303,6 +312,8 @@ impl Validate for TrainConfig {
         }
         c.check((0.0..1.0).contains(&self.momentum), "train.momentum", self.momentum, "must be in [0, 1)");
         c.check(self.weight_decay >= 0.0, "train.weight_decay", self.weight_decay, "must be >= 0");
+        let ok = self.lr_decay > 0.0 && self.lr_decay <= 1.0;
+        c.check(ok, "train.lr_decay", self.lr_decay, "must be in (0, 1] (1: constant learning rate)");
         if let Some(clip) = self.clip {
             c.check(clip > 0.0, "train.clip", clip, "must be > 0, or null for no clipping");
         }

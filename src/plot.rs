@@ -192,8 +192,13 @@ fn tick(v: f64, log: bool) -> String {
         let p = 10f64.powf(v);
         if (1.0..1e5).contains(&p) {
             // Plain numbers with two significant digits: 10, 20, 300, 1000.
-            let mag = 10f64.powf(p.log10().floor() - 1.0);
-            format!("{}", (p / mag).round() * mag)
+            let digits = (1.0 - p.log10().floor()).max(0.0) as usize;
+            let s = format!("{p:.digits$}");
+            if s.contains('.') {
+                s.trim_end_matches('0').trim_end_matches('.').to_string()
+            } else {
+                s
+            }
         } else if (v - v.round()).abs() < 1e-9 {
             format!("1e{}", v.round() as i64)
         } else {
@@ -685,4 +690,17 @@ pub fn mean_std(v: &[f64]) -> (f64, f64) {
     let m = v.iter().sum::<f64>() / n;
     let s = if v.len() > 1 { (v.iter().map(|x| (x - m).powi(2)).sum::<f64>() / (n - 1.0)).sqrt() } else { 0.0 };
     (m, s)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::tick;
+
+    #[test]
+    fn log_ticks_are_short() {
+        let at = |p: f64| tick(p.log10(), true);
+        assert_eq!([at(6.3), at(6.309573), at(63.0957), at(100.0), at(1.0)], ["6.3", "6.3", "63", "100", "1"]);
+        assert_eq!(tick(-3.0, true), "1e-3");
+        assert_eq!(tick(0.25, false), "0.25");
+    }
 }

@@ -78,7 +78,37 @@ pub const SECTIONS: [Section; 8] = [
 ];
 
 /// Columns that identify a point (grouped on); everything numeric else is averaged.
-const KEYS: [&str; 9] = ["model", "variant", "mode", "seq_len", "distance", "task", "quantity", "when", "protocol"];
+const KEYS: [&str; 13] = [
+    "framework",
+    "protocol",
+    "model",
+    "phase",
+    "impl",
+    "variant",
+    "mode",
+    "seq_len",
+    "distance",
+    "task",
+    "bptt",
+    "quantity",
+    "when",
+];
+/// The order of a table's rows: the most significant key first.
+const SORT_BY: [&str; 13] = [
+    "framework",
+    "protocol",
+    "task",
+    "mode",
+    "variant",
+    "quantity",
+    "when",
+    "seq_len",
+    "distance",
+    "bptt",
+    "phase",
+    "impl",
+    "model",
+];
 const SKIP: [&str; 4] = ["experiment", "run", "seed", "status"];
 
 fn esc(s: &str) -> String {
@@ -114,6 +144,26 @@ fn table(path: &Path) -> Result<String> {
         }
         groups.entry(k).or_default().push(rec);
     }
+    // Points in order: by SORT_BY (models as RNN, GRU, LSTM, bag of words), numbers as numbers.
+    let pos = |name: &str| headers.iter().position(|h| h == name).and_then(|i| keys.iter().position(|&k| k == i));
+    let by: Vec<usize> = SORT_BY.iter().filter_map(|n| pos(n)).collect();
+    let model = pos("model");
+    order.sort_by(|a, b| {
+        by.iter()
+            .map(|&j| {
+                let (x, y) = (&a[j], &b[j]);
+                if Some(j) == model {
+                    let rank = |m: &str| ["rnn", "gru", "lstm", "bow"].iter().position(|&k| k == m).unwrap_or(9);
+                    return rank(x).cmp(&rank(y)).then(x.cmp(y));
+                }
+                match (x.parse::<f64>(), y.parse::<f64>()) {
+                    (Ok(x), Ok(y)) => x.total_cmp(&y),
+                    _ => x.cmp(y),
+                }
+            })
+            .find(|o| o.is_ne())
+            .unwrap_or(std::cmp::Ordering::Equal)
+    });
     let values: Vec<usize> = (0..headers.len())
         .filter(|i| !keys.contains(i) && !SKIP.contains(&headers[*i].as_str()))
         .filter(|&i| groups.values().flatten().any(|r| r[i].parse::<f64>().is_ok()))
@@ -147,6 +197,8 @@ fn table(path: &Path) -> Result<String> {
             let cell = match nums.len() {
                 0 => String::new(),
                 1 => fmt_num(nums[0]),
+                // Equal over the runs (sizes, counts, epochs): the value alone.
+                _ if nums.iter().all(|v| (v - nums[0]).abs() <= 1e-9 * nums[0].abs().max(1.0)) => fmt_num(nums[0]),
                 _ => {
                     let (m, s) = crate::plot::mean_std(&nums);
                     format!("{} ± {}", fmt_num(m), fmt_num(s))
@@ -167,8 +219,13 @@ fn meta_block(metas: &[Meta]) -> String {
     let wall: f64 = metas.iter().map(|m| m.wall_s).sum();
     let threads: Vec<String> =
         metas.iter().map(|m| m.threads.to_string()).collect::<std::collections::BTreeSet<_>>().into_iter().collect();
-    let devices: Vec<&str> =
-        metas.iter().map(|m| m.device.as_str()).collect::<std::collections::BTreeSet<_>>().into_iter().collect();
+    let devices: Vec<&str> = metas
+        .iter()
+        .map(|m| m.device.as_str())
+        .filter(|d| !d.is_empty())
+        .collect::<std::collections::BTreeSet<_>>()
+        .into_iter()
+        .collect();
     let first = metas.iter().map(|m| m.started.as_str()).min().unwrap_or("");
     let last = metas.iter().filter_map(|m| m.finished.as_deref()).max().unwrap_or("");
     let m0 = &metas[0];
@@ -240,7 +297,7 @@ nav a {{ margin-right: 1rem; }}
 .charts {{ display: flex; flex-wrap: wrap; gap: 1rem; }}
 figure {{ margin: 0; width: 600px; }} figure img {{ width: 100%; border: 1px solid #ddd; }}
 table {{ border-collapse: collapse; margin: .5rem 0 1rem; font-size: 0.85rem; }}
-th, td {{ border: 1px solid #ccc; padding: 2px 6px; text-align: right; }} th {{ background: #f3f3f3; }}
+th, td {{ border: 1px solid #ccc; padding: 2px 6px; text-align: right; white-space: nowrap; }} th {{ background: #f3f3f3; }}
 .missing {{ color: #a00; }} .meta {{ color: #555; font-size: 0.85rem; }} .expected {{ background: #f6f8ff; padding: .4rem; }}
 pre {{ background: #f7f7f7; padding: .5rem; font-size: 0.8rem; }}
 </style></head><body>

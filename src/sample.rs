@@ -31,9 +31,12 @@ pub fn sample_name(lm: &LanguageModel, lang: i64, start: &str, how: Pick, rng: &
         let (mut logits, mut state) = lm.run(&x, Some(&cond), None, false);
         let mut out = prefix.clone();
         while out.len() < MAX_NAME {
-            let last = logits.get(0).get(-1);
+            // Logit i is id i + 1. Never the start symbol; the end symbol only after at least one letter.
+            let banned: &[i64] = if out.is_empty() { &[text::NAME_BOS, text::NAME_EOS] } else { &[text::NAME_BOS] };
+            let banned = Tensor::from_slice(banned).to_device(device) - 1;
+            let last = logits.get(0).get(-1).index_fill(0, &banned, f64::NEG_INFINITY);
             let next = pick(&last, how, rng);
-            if next == text::NAME_EOS || next == text::NAME_BOS {
+            if next == text::NAME_EOS {
                 break;
             }
             out.push(next);

@@ -101,6 +101,7 @@ pub fn fit(
     let mut message = None;
     'epochs: for epoch in 1..=cfg.epochs {
         let t0 = Instant::now();
+        stepper.set_lr(lr * cfg.lr_decay.powi(epoch as i32 - 1));
         let batches = if cfg.shuffle {
             data.train.batches(cfg.batch_size, Some(&mut rng), cfg.bucket)
         } else {
@@ -255,6 +256,10 @@ impl Stepper {
             }
         };
         Ok(Stepper { opt, vars: vs.trainable_variables(), clip: cfg.clip })
+    }
+
+    pub fn set_lr(&mut self, lr: f64) {
+        self.opt.set_lr(lr);
     }
 
     /// Trains on one batch. Returns, as device scalars (no host sync), `[loss × items, correct, gradient norm

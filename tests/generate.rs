@@ -88,3 +88,25 @@ fn unknown_languages_and_letters_are_clear_errors() {
     let e = format!("{:#}", sample_name(&lm, 0, "R2", Pick::Greedy, &mut Rng::new(0)).unwrap_err());
     assert!(e.contains("'2'") && e.contains("not in the alphabet"), "{e}");
 }
+
+#[test]
+fn a_name_has_at_least_one_letter_and_never_the_start_symbol() {
+    let (vs, lm) = model(3);
+    // Bias the head towards the end symbol, then the start symbol (logit i is id i + 1).
+    tch::no_grad(|| {
+        for (name, v) in vs.variables() {
+            if name == "head.bias" {
+                let _ = v.get(text::NAME_EOS - 1).fill_(50.0);
+                let _ = v.get(text::NAME_BOS - 1).fill_(40.0);
+            }
+        }
+    });
+    let alphabet = rnnlab::data::names::ALPHABET;
+    let greedy = sample_name(&lm, 0, "", Pick::Greedy, &mut Rng::new(0)).unwrap();
+    assert_eq!(greedy.chars().count(), 1, "one letter, then the end symbol: {greedy:?}");
+    let mut rng = Rng::new(1);
+    for _ in 0..50 {
+        let n = sample_name(&lm, 0, "", Pick::Sample { temperature: 5.0, top_k: None }, &mut rng).unwrap();
+        assert!(!n.is_empty() && n.chars().all(|c| alphabet.contains(c)), "{n:?}");
+    }
+}

@@ -209,3 +209,28 @@ fn finished_runs_are_reused_and_never_overwritten_silently() {
     let msg = format!("{err:#}");
     assert!(msg.contains("being written by another process") && msg.contains(&other.id().to_string()), "{msg}");
 }
+
+#[test]
+fn lr_decay_shrinks_the_steps_epoch_by_epoch() {
+    // With a decay of 1e-9 the weights stop moving after epoch 1: epochs 2 and 3 see the same model, so their
+    // mean training losses agree (dropout is off; only the batch order differs). Without decay they do not.
+    let train_losses = |decay: f64| -> Vec<f64> {
+        let dir = tempfile::tempdir().unwrap();
+        let mut p = point(dir.path(), "r", CellKind::Gru, 3, false);
+        p.train.lr_decay = decay;
+        train_point(p, &mut || Ok(data().dataset(7)), Hooks::default()).unwrap();
+        let text = std::fs::read_to_string(dir.path().join("t/r/metrics.csv")).unwrap();
+        let mut rows = csv::Reader::from_reader(text.as_bytes());
+        let head = rows.headers().unwrap().clone();
+        let col = |name: &str| head.iter().position(|h| h == name).unwrap();
+        rows.records()
+            .map(|r| r.unwrap())
+            .filter(|r| &r[col("split")] == "train")
+            .map(|r| r[col("loss")].parse().unwrap())
+            .collect()
+    };
+    let frozen = train_losses(1e-9);
+    assert!((frozen[1] - frozen[2]).abs() < 1e-5, "{frozen:?}");
+    let constant = train_losses(1.0);
+    assert!((constant[1] - constant[2]).abs() > 1e-3, "{constant:?}");
+}
