@@ -104,6 +104,10 @@ fn run() -> Result<()> {
     if let Some(t) = cli.threads {
         tch::set_num_threads(t);
     }
+    let others = std::env::current_exe()?.parent().map(rnnlab::cli::processes_in).unwrap_or_default();
+    if !others.is_empty() {
+        eprintln!("warning: other rnnlab runs are live (pid {others:?}): these timings share the CPU with them");
+    }
     let dir = cli.out.join("bench");
     if let Some(files) = &cli.compare {
         return compare(&files[0], &files[1], &dir);

@@ -1,7 +1,7 @@
 //! Command-line options shared by every experiment binary, and the set-up they imply (device, threads).
 use anyhow::{bail, Result};
 use clap::Args;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use tch::Device;
 
 #[derive(Args, Debug, Clone)]
@@ -15,7 +15,7 @@ pub struct Common {
     /// cpu, cuda, cuda:N, or auto (cuda when available).
     #[arg(long, default_value = "cpu")]
     pub device: String,
-    /// Intra-op threads for libtorch (default: libtorch's choice, one per core).
+    /// Intra-op threads for libtorch (default: one per core, shared out when other rnnlab runs are live).
     #[arg(long)]
     pub threads: Option<i32>,
     /// Results root instead of the config's output.dir.
@@ -33,16 +33,48 @@ impl Common {
         self.config.clone().unwrap_or_else(|| PathBuf::from(default))
     }
 
-    /// Applies `--threads` and resolves `--device`.
+    /// Applies `--threads` (or shares the cores with other live rnnlab runs) and resolves `--device`.
     pub fn setup(&self) -> Result<Device> {
-        if let Some(t) = self.threads {
-            if t < 1 {
-                bail!("--threads {t}: must be >= 1");
+        match self.threads {
+            Some(t) if t < 1 => bail!("--threads {t}: must be >= 1"),
+            Some(t) => tch::set_num_threads(t),
+            None => {
+                let others =
+                    std::env::current_exe().ok().and_then(|e| e.parent().map(processes_in)).unwrap_or_default();
+                if !others.is_empty() {
+                    let cores = tch::get_num_threads();
+                    let t = shared_threads(cores, others.len());
+                    tch::set_num_threads(t);
+                    eprintln!(
+                        "note: {} other rnnlab run(s) live (pid {:?}): using {t} libtorch thread(s) of {cores}. Runs \
+                         that each use every core wait on each other (two on 2 cores ran ~100x slower); --threads \
+                         overrides",
+                        others.len(),
+                        others
+                    );
+                }
             }
-            tch::set_num_threads(t);
         }
         parse_device(&self.device)
     }
+}
+
+/// Threads for one of `others + 1` runs sharing `cores`.
+pub fn shared_threads(cores: i32, others: usize) -> i32 {
+    (cores / (others as i32 + 1)).max(1)
+}
+
+/// Pids of the other live processes whose executable is in `dir` (this project's binaries).
+pub fn processes_in(dir: &Path) -> Vec<u32> {
+    let me = std::process::id();
+    let Ok(entries) = std::fs::read_dir("/proc") else { return Vec::new() };
+    let mut pids: Vec<u32> = entries
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|&pid| pid != me)
+        .filter(|pid| std::fs::read_link(format!("/proc/{pid}/exe")).is_ok_and(|exe| exe.parent() == Some(dir)))
+        .collect();
+    pids.sort();
+    pids
 }
 
 /// Runs `body` and turns an error into one `error: ...` line on stderr (causes joined by ": ") and exit code 1.
@@ -84,5 +116,29 @@ pub fn device_name(d: Device) -> String {
         Device::Cpu => "cpu".into(),
         Device::Cuda(i) => format!("cuda:{i}"),
         other => format!("{other:?}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cores_are_shared_between_live_runs() {
+        assert_eq!(
+            [shared_threads(2, 0), shared_threads(2, 1), shared_threads(2, 3), shared_threads(8, 1)],
+            [2, 1, 1, 4]
+        );
+        // A process started from a copy of `sleep` in a scratch folder is found there, and nowhere else.
+        let dir = tempfile::tempdir().unwrap();
+        let exe = dir.path().join("sleep");
+        std::fs::copy("/bin/sleep", &exe).unwrap();
+        assert!(processes_in(dir.path()).is_empty());
+        let mut child = std::process::Command::new(&exe).arg("30").spawn().unwrap();
+        let found = processes_in(dir.path());
+        child.kill().unwrap();
+        child.wait().unwrap();
+        assert_eq!(found, vec![child.id()]);
+        assert!(processes_in(Path::new("/nonexistent")).is_empty());
     }
 }

@@ -65,6 +65,8 @@ fn same_seed_gives_identical_csv_bytes() {
                 "model.dropout=0.3",
             ])
             .args(["--set", &format!("sweep.seeds=[{seed}]")])
+            // A fixed thread count: the default shares the cores with other live runs (other tests).
+            .args(["--threads", "1"])
             .output()
             .unwrap();
         assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
