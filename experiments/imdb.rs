@@ -1,5 +1,5 @@
-//! IMDB sentiment at one length — expected result: LSTM and GRU reach ~0.87–0.88 test accuracy on the first 400
-//! tokens from raw text (no pretrained vectors); the vanilla RNN trails far behind.
+//! IMDB sentiment at one length — expected result: GRU 0.886 and LSTM 0.871 test accuracy on the first 400
+//! tokens from raw text (no pretrained vectors); the vanilla RNN 0.640.
 //!
 //! RNN, GRU and LSTM (and the notes' variants: `2layer`, `bi`) on the official 25k/25k split, 10 % of the
 //! training reviews held out for validation. Outputs in results/imdb/: run folders, summary.csv,

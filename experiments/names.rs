@@ -1,6 +1,6 @@
-//! Surname → language, 18 languages — expected result: GRU and LSTM reach ~0.86 test accuracy (macro-F1 ~0.7),
-//! the vanilla RNN ~0.84; the majority-class baseline is 0.469. In `distance` mode (k filler steps after each
-//! name) the vanilla RNN falls towards the baseline as k grows while GRU and LSTM hold.
+//! Surname → language, 18 languages — expected result: GRU 0.836 and LSTM 0.839 test accuracy (macro-F1 0.51,
+//! 0.53), the vanilla RNN 0.790; the majority-class baseline is 0.469. In `distance` mode (k filler steps after
+//! each name) the vanilla RNN falls to the baseline by k = 20 while the GRU holds ~0.8 up to k = 200.
 //!
 //! The PyTorch tutorial "Classifying Names with a Character-Level RNN" prints no accuracy; this reports test
 //! accuracy, macro-F1, confusion matrices and per-class accuracy for RNN, GRU and LSTM over several seeds.
@@ -409,7 +409,7 @@ fn print_table(metas: &[Meta], mode: Mode) {
         .map(|k| format!("{:>16}", if mode == Mode::Plain { "test acc".into() } else { format!("k={k}") }))
         .collect();
     println!("{:<6}{head}{:>12}", "model", if mode == Mode::Plain { "macro-F1" } else { "" });
-    for cell in CellKind::ALL {
+    for cell in CellKind::ALL.into_iter().filter(|&c| metas.iter().any(|m| cell_of(m) == Some(c))) {
         let mut line = format!("{:<6}", cell.label());
         let mut f1 = Vec::new();
         for k in &ks {

@@ -1,7 +1,7 @@
-//! IMDB sequence-length sweep — expected result: in `distance` mode the vanilla RNN falls to chance (0.5) once
-//! the review's first words sit ~50+ steps before the readout while GRU and LSTM keep most of their accuracy;
-//! in `truncate` mode all models gain from longer inputs up to L ≈ 200; `min_len` runs out of reviews beyond
-//! L ≈ 500 and says so.
+//! IMDB sequence-length sweep — expected result: in `distance` mode the vanilla RNN is at chance (0.496) once 50
+//! filler steps follow the review's first 50 tokens; with the default budget GRU and LSTM give out soon after
+//! (GRU 0.61 ± 0.09 at L = 100) while the bag of words holds 0.744; in `truncate` mode GRU reaches 0.834 at
+//! L = 1000, LSTM 0.799, RNN 0.630; `min_len` refuses L = 1000 (58 training reviews) and says so.
 //!
 //! Points: every (mode, L, seed, model) in the config, each its own run folder in results/sweep_imdb/, plus a
 //! bag-of-words logistic regression on the same inputs as a reference. Finished runs are skipped on a rerun (a
