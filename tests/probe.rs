@@ -1,11 +1,11 @@
 //! The gradient probe: finite differences, an exactly solvable recurrence, the CSV schema, clipping logs.
-use rnnlab::config::{CellKind, ModelConfig, ProbeConfig, TrainConfig};
+mod common;
+use rnnlab::config::{CellKind, ModelConfig};
 use rnnlab::data::synthetic::SyntheticConfig;
 use rnnlab::data::{Example, Pad, Split};
-use rnnlab::experiment::{train_point, Arch, Hooks, Point};
+use rnnlab::experiment::{train_point, Hooks};
 use rnnlab::model::{Classifier, Impl, Spans};
 use rnnlab::probe::{self, grads_wrt, norms_by_distance, probe_loss};
-use std::collections::BTreeMap;
 use tch::{nn, Device, Kind, Tensor};
 
 #[test]
@@ -77,25 +77,11 @@ fn linear_recurrence_gives_powers_of_w() {
 fn grad_norms_csv_schema_and_clipping_log() {
     let dir = tempfile::tempdir().unwrap();
     let data = SyntheticConfig { length: 8, n_train: 200, n_val: 50, n_test: 50, ..Default::default() };
-    let model = ModelConfig { cell: CellKind::Gru, embed_dim: 4, hidden: 8, ..Default::default() };
-    let train = TrainConfig { epochs: 2, batch_size: 32, lr: 0.05, clip: Some(0.5), ..Default::default() };
-    let probe = ProbeConfig { enabled: true, every: 7, batch_size: 10, hidden: true };
-    let p = Point {
-        arch: Arch::Recurrent,
-        root: dir.path().into(),
-        experiment: "p".into(),
-        run: "r".into(),
-        config_yaml: "x".into(),
-        model,
-        train,
-        probe,
-        tags: BTreeMap::new(),
-        device: Device::Cpu,
-        overwrite: false,
-    };
+    let mut p = common::point(dir.path(), "r", CellKind::Gru, 2, true);
+    (p.train.lr, p.train.clip, p.probe.every) = (0.05, Some(0.5), 7);
     let meta = train_point(p, &mut || Ok(data.dataset(0)), Hooks::default()).unwrap();
     assert!(meta.result["probe_s"] > 0.0);
-    let text = std::fs::read_to_string(dir.path().join("p/r/grad_norms.csv")).unwrap();
+    let text = std::fs::read_to_string(dir.path().join("t/r/grad_norms.csv")).unwrap();
     let mut lines = text.lines();
     assert_eq!(lines.next(), Some("step,model,layer,t,distance_to_readout,quantity,norm"));
     let rows: Vec<Vec<String>> = lines.map(|l| l.split(',').map(String::from).collect()).collect();
@@ -115,7 +101,7 @@ fn grad_norms_csv_schema_and_clipping_log() {
             .all(|r| r[1] == "gru" && r[2] == "0" && r[3].parse::<i64>().unwrap() + r[4].parse::<i64>().unwrap() == 7));
         assert!(at0.iter().all(|r| r[6].parse::<f64>().unwrap() > 0.0));
     }
-    let steps = std::fs::read_to_string(dir.path().join("p/r/steps.csv")).unwrap();
+    let steps = std::fs::read_to_string(dir.path().join("t/r/steps.csv")).unwrap();
     let mut clipped = 0;
     for l in steps.lines().skip(1) {
         let v: Vec<f64> = l.split(',').map(|x| x.parse().unwrap()).collect();

@@ -1,8 +1,10 @@
 //! The training loop and run folders: learning, reproducibility, divergence, reuse of finished runs.
-use rnnlab::config::{CellKind, ModelConfig, ProbeConfig, TrainConfig};
+mod common;
+use common::point;
+use rnnlab::config::CellKind;
 use rnnlab::data::synthetic::SyntheticConfig;
 use rnnlab::data::{Batch, Dataset};
-use rnnlab::experiment::{train_point, Arch, Hooks, Point};
+use rnnlab::experiment::{train_point, Hooks};
 use rnnlab::model::{Classifier, Objective, Stats};
 use rnnlab::run::{read_meta, Opened, RunDir, Status};
 use rnnlab::train::fit;
@@ -13,25 +15,6 @@ use tch::{nn, Device};
 
 fn data() -> SyntheticConfig {
     SyntheticConfig { length: 6, n_train: 600, n_val: 100, n_test: 200, ..Default::default() }
-}
-
-fn point(root: &Path, run: &str, cell: CellKind, epochs: usize, probe: bool) -> Point {
-    let model = ModelConfig { cell, embed_dim: 8, hidden: 16, ..Default::default() };
-    let train = TrainConfig { epochs, batch_size: 32, lr: 0.01, seed: 7, ..Default::default() };
-    let probe = ProbeConfig { enabled: probe, every: 10, batch_size: 16, hidden: true };
-    Point {
-        arch: Arch::Recurrent,
-        root: root.to_path_buf(),
-        experiment: "t".into(),
-        run: run.into(),
-        config_yaml: format!("{model:?} {train:?} {probe:?}"),
-        model,
-        train,
-        probe,
-        tags: BTreeMap::new(),
-        device: Device::Cpu,
-        overwrite: false,
-    }
 }
 
 #[test]
