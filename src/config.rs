@@ -80,6 +80,8 @@ pub enum Readout {
     LastReal,
     /// The last step of the padded batch, whatever it holds (to show what padding does).
     LastPadded,
+    /// The last real step concatenated with the maximum and the mean of the outputs over the real steps.
+    Pool,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]

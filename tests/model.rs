@@ -161,14 +161,28 @@ fn batch_of(split: &Split) -> Batch {
 }
 
 #[test]
-fn classifier_reads_the_last_real_step() {
+fn padding_after_a_sequence_never_changes_its_logits() {
+    use rnnlab::config::Readout;
     let seqs = [vec![3, 1, 4, 1, 5, 9, 2], vec![6, 5, 3], vec![5]];
     for cell in CellKind::ALL {
-        for (layers, bi, input) in [(1, false, InputKind::Embedding), (2, true, InputKind::Onehot)] {
+        for (layers, bi, input, readout) in [
+            (1, false, InputKind::Embedding, Readout::LastReal),
+            (2, true, InputKind::Onehot, Readout::LastReal),
+            (1, false, InputKind::Embedding, Readout::Pool),
+            (1, true, InputKind::Onehot, Readout::Pool),
+        ] {
             tch::manual_seed(3);
             let vs = nn::VarStore::new(Device::Cpu);
-            let cfg =
-                ModelConfig { cell, input, embed_dim: 4, hidden: 5, layers, bidirectional: bi, ..Default::default() };
+            let cfg = ModelConfig {
+                cell,
+                input,
+                embed_dim: 4,
+                hidden: 5,
+                layers,
+                bidirectional: bi,
+                readout,
+                ..Default::default()
+            };
             let m = Classifier::new(&vs.root(), &cfg, 10, 3);
             // Post-padding: the padding comes after the readout, so it cannot matter. (Pre-padding is the
             // configurable alternative in which the forward direction reads the padding first.)
@@ -178,7 +192,10 @@ fn classifier_reads_the_last_real_step() {
             for (i, e) in ex.iter().enumerate() {
                 let alone = m.forward(&batch_of(&Split::new("x", std::slice::from_ref(e), Pad::Post)), false);
                 let d = max_abs(&together.get(i as i64), &alone.get(0));
-                assert!(d < 1e-5, "{cell} layers={layers} bi={bi}: padding changed the logits of sequence {i} by {d}");
+                assert!(
+                    d < 1e-5,
+                    "{cell} layers={layers} bi={bi} {readout:?}: padding changed the logits of sequence {i} by {d}"
+                );
             }
         }
     }

@@ -51,7 +51,8 @@ impl Classifier {
             InputKind::Onehot => (None, vocab - 1),
         };
         let rnn = Recurrent::new(&(p / "rnn"), input, cfg);
-        let head = nn::linear(p / "head", cfg.hidden * rnn.dirs(), classes, Default::default());
+        let feats = if cfg.readout == Readout::Pool { 3 } else { 1 } * cfg.hidden * rnn.dirs();
+        let head = nn::linear(p / "head", feats, classes, Default::default());
         Classifier { cfg: cfg.clone(), vocab, classes, embedding, rnn, head }
     }
 
@@ -72,7 +73,7 @@ impl Classifier {
     /// As [`logits_from`](Self::logits_from), also returning the unrolled hidden states (see
     /// [`Recurrent::forward_traced`]).
     pub fn logits_traced(&self, x: &Tensor, batch: &Batch, train: bool, imp: Impl) -> (Tensor, Vec<Tensor>) {
-        let real = self.cfg.readout == Readout::LastReal;
+        let real = self.cfg.readout != Readout::LastPadded;
         let spans = real.then_some(&batch.spans);
         let x = x.dropout(self.cfg.dropout, train);
         let (out, hs) = self.rnn.forward_traced(&x, spans, train, imp);
@@ -81,11 +82,14 @@ impl Classifier {
     }
 
     /// Forward direction at the last real step (`start + len - 1`); backward direction at `start`, where it
-    /// has read the whole sequence. With `readout: last_padded`, the batch's last and first steps instead.
+    /// has read the whole sequence. With `readout: last_padded`, the batch's last and first steps instead; with
+    /// `readout: pool`, the last real step, then the maximum and the mean over the real steps.
     fn readout(&self, out: &Tensor, batch: &Batch) -> Tensor {
         let (b, t_len, h) = (out.size()[0], out.size()[1], self.cfg.hidden);
         let (first, last) = match self.cfg.readout {
-            Readout::LastReal => (batch.spans.start.shallow_clone(), &batch.spans.start + &batch.spans.len - 1),
+            Readout::LastReal | Readout::Pool => {
+                (batch.spans.start.shallow_clone(), &batch.spans.start + &batch.spans.len - 1)
+            }
             Readout::LastPadded => {
                 let z = Tensor::zeros([b], (Kind::Int64, out.device()));
                 (z.shallow_clone(), z + (t_len - 1))
@@ -95,11 +99,17 @@ impl Classifier {
             out.narrow(2, part * h, h).gather(1, &idx.view([b, 1, 1]).expand([b, 1, h], false), false).squeeze_dim(1)
         };
         let fwd = at(&last, 0);
-        if self.rnn.bidirectional {
-            Tensor::cat(&[fwd, at(&first, 1)], 1)
-        } else {
-            fwd
+        let end = if self.rnn.bidirectional { Tensor::cat(&[fwd, at(&first, 1)], 1) } else { fwd };
+        if self.cfg.readout != Readout::Pool {
+            return end;
         }
+        let t = Tensor::arange(t_len, (Kind::Int64, out.device())).view([1, t_len, 1]);
+        let s = batch.spans.start.view([b, 1, 1]);
+        let inside = t.ge_tensor(&s).logical_and(&t.lt_tensor(&(&s + batch.spans.len.view([b, 1, 1]))));
+        let max = out.masked_fill(&inside.logical_not(), f64::NEG_INFINITY).amax([1].as_slice(), false);
+        let len = batch.spans.len.to_kind(out.kind()).view([b, 1]);
+        let mean = (out * inside.to_kind(out.kind())).sum_dim_intlist([1].as_slice(), false, out.kind()) / len;
+        Tensor::cat(&[end, max, mean], 1)
     }
 
     pub fn forward(&self, batch: &Batch, train: bool) -> Tensor {
