@@ -1,5 +1,5 @@
 //! Benchmark — expected result: rnnlab trains 1.2–1.3× as fast as PyTorch eager on the names protocol and
-//! 1.0–1.06× on imdb (same libtorch kernels; the imdb LSTM at 63–72 % of the float32 GEMM rate). Measures
+//! 0.98–1.06× on imdb (same libtorch kernels; the imdb LSTM at 63–72 % of the float32 GEMM rate). Measures
 //! training and inference throughput (sequences/s, tokens/s) and peak memory of RNN, GRU and LSTM on two fixed
 //! protocols, fused vs unrolled, the probe's cost, a per-phase profile of one training step, and the machine's
 //! float32 GEMM ceiling; `make bench-compare` adds the same protocols in PyTorch and the ratio per row.
@@ -171,7 +171,7 @@ fn run() -> Result<()> {
             // The names protocol's slowest cell (no oneDNN kernel) and the imdb protocol's GEMM-bound LSTM.
             let cell = if protocol == "names" { CellKind::Gru } else { CellKind::Lstm };
             let clip = (protocol == "imdb").then_some(CLIP_IMDB);
-            profiles.extend(profile(protocol, cell, input, clip, &data, &train_batches, warmup));
+            profiles.extend(profile(protocol, cell, input, clip, &data, &train_batches, warmup)?);
         }
     }
     rows.push(Row {
@@ -392,12 +392,12 @@ fn profile(
     data: &Dataset,
     batches: &[Vec<i64>],
     warmup: usize,
-) -> Vec<Phase> {
+) -> Result<Vec<Phase>> {
     tch::manual_seed(0);
     let vs = nn::VarStore::new(Device::Cpu);
     let mcfg = ModelConfig { cell, input, embed_dim: EMBED, hidden: HIDDEN, ..Default::default() };
     let model = Classifier::new(&vs.root(), &mcfg, data.vocab, data.classes.len() as i64);
-    let mut opt = nn::Adam::default().build(&vs, LR).expect("Adam");
+    let mut opt = nn::Adam::default().build(&vs, LR)?;
     let vars = vs.trainable_variables();
     let mut t = [0f64; 6];
     for (i, idx) in batches.iter().enumerate() {
@@ -426,7 +426,7 @@ fn profile(
     let total: f64 = t.iter().sum();
     let names = ["build batch", "forward + loss", "backward", "grad norm / clip", "optimiser step", "read loss (sync)"];
     eprintln!("profile of one {protocol} {} training step (batch {BATCH}):", cell.label());
-    names
+    Ok(names
         .iter()
         .zip(t)
         .map(|(p, s)| {
@@ -440,7 +440,7 @@ fn profile(
             eprintln!("  {:<18} {:>8.2} ms  {:>5.1} %", r.phase, r.ms_per_step, 100.0 * r.share);
             r
         })
-        .collect()
+        .collect())
 }
 
 /// One row of profile.csv.
