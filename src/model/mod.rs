@@ -103,9 +103,7 @@ impl Classifier {
         if self.cfg.readout != Readout::Pool {
             return end;
         }
-        let t = Tensor::arange(t_len, (Kind::Int64, out.device())).view([1, t_len, 1]);
-        let s = batch.spans.start.view([b, 1, 1]);
-        let inside = t.ge_tensor(&s).logical_and(&t.lt_tensor(&(&s + batch.spans.len.view([b, 1, 1]))));
+        let inside = batch.spans.mask(t_len).unsqueeze(2);
         let max = out.masked_fill(&inside.logical_not(), f64::NEG_INFINITY).amax([1].as_slice(), false);
         let len = batch.spans.len.to_kind(out.kind()).view([b, 1]);
         let mean = (out * inside.to_kind(out.kind())).sum_dim_intlist([1].as_slice(), false, out.kind()) / len;

@@ -17,13 +17,24 @@ pub struct Spans {
 }
 
 impl Spans {
-    /// Index `[B, T]` that reverses every span in place and leaves padding where it is (an involution).
-    fn reverse_index(&self, t_len: i64) -> Tensor {
+    /// Step numbers `[1, T]` and each span's start and end `[B, 1]`.
+    fn bounds(&self, t_len: i64) -> (Tensor, Tensor, Tensor) {
         let t = Tensor::arange(t_len, (Kind::Int64, self.start.device())).unsqueeze(0);
         let s = self.start.unsqueeze(1);
         let e = &s + self.len.unsqueeze(1);
-        let inside = t.ge_tensor(&s).logical_and(&t.lt_tensor(&e));
-        (&s + &e - 1 - &t).where_self(&inside, &t)
+        (t, s, e)
+    }
+
+    /// `[B, T]` boolean: true at the real tokens.
+    pub fn mask(&self, t_len: i64) -> Tensor {
+        let (t, s, e) = self.bounds(t_len);
+        t.ge_tensor(&s).logical_and(&t.lt_tensor(&e))
+    }
+
+    /// Index `[B, T]` that reverses every span in place and leaves padding where it is (an involution).
+    fn reverse_index(&self, t_len: i64) -> Tensor {
+        let (t, s, e) = self.bounds(t_len);
+        (&s + &e - 1 - &t).where_self(&self.mask(t_len), &t)
     }
 }
 
