@@ -167,6 +167,11 @@ pub struct TrainConfig {
     /// runs made before the key existed still match.
     #[serde(skip_serializing_if = "is_one")]
     pub lr_decay: f64,
+    /// Evaluate and keep an exponential moving average of the weights (0: off). Its decay per step is
+    /// `min(average, (1 + step) / (10 + step))`: early on it averages about the last step/9 steps, at most the
+    /// last ~1/(1 - average). Training continues from the live weights. Left out of saved configs at 0.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub average: f64,
     /// Clip the global gradient norm to this value; null = no clipping (norms are logged either way).
     pub clip: Option<f64>,
     /// What "better epoch" means for early stopping and the kept weights.
@@ -198,6 +203,7 @@ impl Default for TrainConfig {
             momentum: 0.9,
             weight_decay: 0.0,
             lr_decay: 1.0,
+            average: 0.0,
             clip: Some(5.0),
             best_by: BestBy::ValLoss,
             patience: None,
@@ -212,6 +218,10 @@ impl Default for TrainConfig {
 
 fn is_one(x: &f64) -> bool {
     *x == 1.0
+}
+
+fn is_zero(x: &f64) -> bool {
+    *x == 0.0
 }
 
 impl TrainConfig {
@@ -316,6 +326,7 @@ impl Validate for TrainConfig {
         c.check(self.weight_decay >= 0.0, "train.weight_decay", self.weight_decay, "must be >= 0");
         let ok = self.lr_decay > 0.0 && self.lr_decay <= 1.0;
         c.check(ok, "train.lr_decay", self.lr_decay, "must be in (0, 1] (1: constant learning rate)");
+        c.check((0.0..1.0).contains(&self.average), "train.average", self.average, "must be in [0, 1) (0: off)");
         if let Some(clip) = self.clip {
             c.check(clip > 0.0, "train.clip", clip, "must be > 0, or null for no clipping");
         }

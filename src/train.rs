@@ -3,7 +3,8 @@
 //! Per step: forward, backward, global gradient norm before and after clipping, optimiser step. Every
 //! `log_every` steps the step statistics are read back in one host sync, checked for NaN/Inf and logged.
 //! Per epoch: train (running) and val/test loss and accuracy → `metrics.csv`; best validation loss →
-//! kept weights (early stopping, checkpoint). A non-finite loss ends the run as `diverged`, keeping everything
+//! kept weights (early stopping, checkpoint). With `train.average`, val/test are evaluated (and kept) with a
+//! moving average of the weights, while training continues from the live ones. A non-finite loss ends the run as `diverged`, keeping everything
 //! written so far.
 use crate::config::{BestBy, OptimizerKind, TrainConfig};
 use crate::data::{Dataset, Split};
@@ -94,6 +95,7 @@ pub fn fit(
     let (mut step, mut train_s, mut seqs) = (0usize, 0f64, 0usize);
     let mut best: Option<(f64, usize, Vec<Tensor>)> = None;
     let mut since_best = 0;
+    let mut average = (cfg.average > 0.0).then(|| tch::no_grad(|| copies(&vars)));
     if let Some(h) = hook.as_mut() {
         (h.call)(0, true)?;
     }
@@ -114,6 +116,11 @@ pub fn fit(
         for (i, idx) in batches.iter().enumerate() {
             let (stats, n) = stepper.step(model, &data.train.batch(idx, device));
             step += 1;
+            if let Some(avg) = average.as_mut() {
+                // Warm-up: early steps weigh more, so the average does not remember the initial weights.
+                let decay = cfg.average.min((1 + step) as f64 / (10 + step) as f64);
+                tch::no_grad(|| avg.iter_mut().zip(&vars).for_each(|(a, v)| drop(a.lerp_(v, 1.0 - decay))));
+            }
             seqs += idx.len();
             pending.push(stats);
             counts.push(n);
@@ -154,6 +161,8 @@ pub fn fit(
         rows.push(label(epoch, step, "train", loss_sum / count, correct / count, "ok"));
         let mut line =
             format!("{} epoch {epoch:>3}: train loss {:.4} acc {:.4}", run.meta.run, loss_sum / count, correct / count);
+        // Evaluated (and kept, if best) with the averaged weights; training goes on from the live ones.
+        let live = average.as_ref().map(|avg| tch::no_grad(|| (copies(&vars), load(&vars, avg))).0);
         let val = data.val.as_ref().map(|v| evaluate(model, v, cfg.batch_size, device));
         if let Some((l, a)) = val {
             rows.push(label(epoch, step, "val", l, a, "ok"));
@@ -180,8 +189,14 @@ pub fn fit(
             BestBy::ValLoss => loss,
             BestBy::ValAcc => -acc,
         };
-        if best.as_ref().is_none_or(|b| key < b.0) {
-            best = Some((key, epoch, tch::no_grad(|| vars.iter().map(|v| v.copy()).collect())));
+        let better = best.as_ref().is_none_or(|b| key < b.0);
+        if better {
+            best = Some((key, epoch, tch::no_grad(|| copies(&vars))));
+        }
+        if let Some(live) = live {
+            tch::no_grad(|| load(&vars, &live));
+        }
+        if better {
             since_best = 0;
         } else {
             since_best += 1;
@@ -210,11 +225,7 @@ pub fn fit(
     result.insert("train_seq_per_s".into(), seqs as f64 / train_s.max(1e-9));
     result.insert("n_params".into(), crate::model::n_params(vs) as f64);
     if let Some((_, best_epoch, weights)) = best.filter(|_| status == Status::Finished) {
-        tch::no_grad(|| {
-            for (v, w) in vars.iter().zip(&weights) {
-                v.shallow_clone().copy_(w);
-            }
-        });
+        tch::no_grad(|| load(&vars, &weights));
         result.insert("best_epoch".into(), best_epoch as f64);
         let mut put = |split: &Option<Split>, name: &str| {
             if let Some(s) = split {
@@ -238,6 +249,17 @@ pub fn fit(
     run.meta.result.extend(result.clone());
     run.finish(status, message)?;
     Ok(Outcome { status, steps: step, rows, result })
+}
+
+fn copies(vars: &[Tensor]) -> Vec<Tensor> {
+    vars.iter().map(Tensor::copy).collect()
+}
+
+/// Overwrites the variables' values (call under `no_grad`).
+fn load(vars: &[Tensor], values: &[Tensor]) {
+    for (v, w) in vars.iter().zip(values) {
+        v.shallow_clone().copy_(w);
+    }
 }
 
 /// One optimiser step at a time: forward, backward, clipping, update. Shared by [`fit`] and the benchmark.

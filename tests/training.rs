@@ -219,3 +219,40 @@ fn lr_decay_shrinks_the_steps_epoch_by_epoch() {
     let constant = train_losses(1.0);
     assert!((constant[1] - constant[2]).abs() > 1e-3, "{constant:?}");
 }
+
+#[test]
+fn weight_averaging_changes_what_is_evaluated_not_how_training_goes() {
+    // Train and val losses per epoch, val accuracy of the best epoch (by val loss), val accuracy of the kept weights.
+    let run = |average: f64| -> (Vec<f64>, Vec<f64>, f64, f64) {
+        let dir = tempfile::tempdir().unwrap();
+        let mut p = point(dir.path(), "r", CellKind::Gru, 4, false);
+        p.train.average = average;
+        let meta = train_point(p, &mut || Ok(data().dataset(7)), Hooks::default()).unwrap();
+        let text = std::fs::read_to_string(dir.path().join("t/r/metrics.csv")).unwrap();
+        let mut rows = csv::Reader::from_reader(text.as_bytes());
+        let head = rows.headers().unwrap().clone();
+        let col = |name: &str| head.iter().position(|h| h == name).unwrap();
+        let (mut train, mut val, mut best) = (vec![], vec![], (f64::INFINITY, 0f64));
+        for r in rows.records().map(|r| r.unwrap()) {
+            let loss: f64 = r[col("loss")].parse().unwrap();
+            match &r[col("split")] {
+                "train" => train.push(loss),
+                "val" => {
+                    val.push(loss);
+                    if loss < best.0 {
+                        best = (loss, r[col("acc")].parse().unwrap());
+                    }
+                }
+                _ => {}
+            }
+        }
+        (train, val, best.1, meta.result["val_acc"])
+    };
+    let (train0, val0, ..) = run(0.0);
+    let (train1, val1, best, kept) = run(0.9);
+    // The live weights are restored after each evaluation: training itself is unchanged, bit for bit.
+    assert_eq!(train0, train1);
+    // What is evaluated (and kept) is the average, not the live weights.
+    assert!(val0.iter().zip(&val1).all(|(a, b)| a != b), "{val0:?} vs {val1:?}");
+    assert_eq!(best, kept, "the kept weights are not those of the best evaluated epoch");
+}
