@@ -4,8 +4,8 @@
 //! `log_every` steps the step statistics are read back in one host sync, checked for NaN/Inf and logged.
 //! Per epoch: train (running) and val/test loss and accuracy → `metrics.csv`; best validation loss →
 //! kept weights (early stopping, checkpoint). With `train.average`, val/test are evaluated (and kept) with a
-//! moving average of the weights, while training continues from the live ones. A non-finite loss ends the run as `diverged`, keeping everything
-//! written so far.
+//! moving average of the weights, while training continues from the live ones. A non-finite loss ends the run
+//! as `diverged`, keeping everything written so far.
 use crate::config::{BestBy, OptimizerKind, TrainConfig};
 use crate::data::{Dataset, Split};
 use crate::model::Objective;
@@ -162,7 +162,13 @@ pub fn fit(
         let mut line =
             format!("{} epoch {epoch:>3}: train loss {:.4} acc {:.4}", run.meta.run, loss_sum / count, correct / count);
         // Evaluated (and kept, if best) with the averaged weights; training goes on from the live ones.
-        let live = average.as_ref().map(|avg| tch::no_grad(|| (copies(&vars), load(&vars, avg))).0);
+        let live = average.as_ref().map(|avg| {
+            tch::no_grad(|| {
+                let live = copies(&vars);
+                load(&vars, avg);
+                live
+            })
+        });
         let val = data.val.as_ref().map(|v| evaluate(model, v, cfg.batch_size, device));
         if let Some((l, a)) = val {
             rows.push(label(epoch, step, "val", l, a, "ok"));
