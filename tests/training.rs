@@ -195,6 +195,17 @@ fn finished_runs_are_reused_and_never_overwritten_silently() {
     assert!(msg.contains("being written by another process") && msg.contains(&other.id().to_string()), "{msg}");
 }
 
+/// (split, loss, acc) of every row of a run's metrics.csv, in order.
+fn epochs(path: &Path) -> Vec<(String, f64, f64)> {
+    let mut rows = csv::Reader::from_path(path).unwrap();
+    let head = rows.headers().unwrap().clone();
+    let col = |name: &str| head.iter().position(|h| h == name).unwrap();
+    rows.records()
+        .map(|r| r.unwrap())
+        .map(|r| (r[col("split")].to_string(), r[col("loss")].parse().unwrap(), r[col("acc")].parse().unwrap()))
+        .collect()
+}
+
 #[test]
 fn lr_decay_shrinks_the_steps_epoch_by_epoch() {
     // With a decay of 1e-9 the weights stop moving after epoch 1: epochs 2 and 3 see the same model, so their
@@ -204,15 +215,7 @@ fn lr_decay_shrinks_the_steps_epoch_by_epoch() {
         let mut p = point(dir.path(), "r", CellKind::Gru, 3, false);
         p.train.lr_decay = decay;
         train_point(p, &mut || Ok(data().dataset(7)), Hooks::default()).unwrap();
-        let text = std::fs::read_to_string(dir.path().join("t/r/metrics.csv")).unwrap();
-        let mut rows = csv::Reader::from_reader(text.as_bytes());
-        let head = rows.headers().unwrap().clone();
-        let col = |name: &str| head.iter().position(|h| h == name).unwrap();
-        rows.records()
-            .map(|r| r.unwrap())
-            .filter(|r| &r[col("split")] == "train")
-            .map(|r| r[col("loss")].parse().unwrap())
-            .collect()
+        epochs(&dir.path().join("t/r/metrics.csv")).into_iter().filter(|r| r.0 == "train").map(|r| r.1).collect()
     };
     let frozen = train_losses(1e-9);
     assert!((frozen[1] - frozen[2]).abs() < 1e-5, "{frozen:?}");
@@ -228,19 +231,14 @@ fn weight_averaging_changes_what_is_evaluated_not_how_training_goes() {
         let mut p = point(dir.path(), "r", CellKind::Gru, 4, false);
         p.train.average = average;
         let meta = train_point(p, &mut || Ok(data().dataset(7)), Hooks::default()).unwrap();
-        let text = std::fs::read_to_string(dir.path().join("t/r/metrics.csv")).unwrap();
-        let mut rows = csv::Reader::from_reader(text.as_bytes());
-        let head = rows.headers().unwrap().clone();
-        let col = |name: &str| head.iter().position(|h| h == name).unwrap();
         let (mut train, mut val, mut best) = (vec![], vec![], (f64::INFINITY, 0f64));
-        for r in rows.records().map(|r| r.unwrap()) {
-            let loss: f64 = r[col("loss")].parse().unwrap();
-            match &r[col("split")] {
+        for (split, loss, acc) in epochs(&dir.path().join("t/r/metrics.csv")) {
+            match split.as_str() {
                 "train" => train.push(loss),
                 "val" => {
                     val.push(loss);
                     if loss < best.0 {
-                        best = (loss, r[col("acc")].parse().unwrap());
+                        best = (loss, acc);
                     }
                 }
                 _ => {}
