@@ -11,9 +11,9 @@ use anyhow::Result;
 use clap::Parser;
 use rnnlab::charts::{baseline, grad_series, metric_vs, training_curves};
 use rnnlab::cli::Common;
-use rnnlab::config::{self, CellKind, Checker, Experiment, SweepSection};
+use rnnlab::config::{CellKind, Checker, Experiment, SweepSection};
 use rnnlab::data::synthetic::SyntheticConfig;
-use rnnlab::experiment::{train_point, Arch, Hooks, Point};
+use rnnlab::experiment::{train_point, Hooks, Point};
 use rnnlab::metrics::write_summary;
 use rnnlab::plot::{Figure, Panel};
 use serde::{Deserialize, Serialize};
@@ -62,9 +62,7 @@ fn main() -> std::process::ExitCode {
 
 fn run() -> Result<()> {
     let cli = Cli::parse();
-    let cfg: DemoConfig = config::load(&cli.common.config_path(DEFAULT_CONFIG), &cli.common.set)?;
-    let device = cli.common.setup()?;
-    let root = cli.common.out.clone().unwrap_or_else(|| cfg.output.dir.clone());
+    let (cfg, device, root): (DemoConfig, _, _) = cli.common.start(DEFAULT_CONFIG)?;
     let mut metas = Vec::new();
     let mut failed = 0;
     for &length in &cfg.sweep.lengths {
@@ -76,18 +74,10 @@ fn run() -> Result<()> {
                 run_cfg.model.cell = cell;
                 run_cfg.train.seed = seed;
                 run_cfg.sweep = Sweep { cells: vec![cell], lengths: vec![length], seeds: vec![seed] };
+                let run = format!("{cell}-L{length}-s{seed}");
                 let point = Point {
-                    arch: Arch::Recurrent,
-                    root: root.clone(),
-                    experiment: EXPERIMENT.into(),
-                    run: format!("{cell}-L{length}-s{seed}"),
-                    config_yaml: config::to_yaml(&run_cfg)?,
-                    model: run_cfg.model.clone(),
-                    train: run_cfg.train.clone(),
-                    probe: run_cfg.probe.clone(),
                     tags: BTreeMap::from([("seq_len".into(), length.to_string())]),
-                    device,
-                    overwrite: cli.common.overwrite,
+                    ..Point::new(&run_cfg, &root, EXPERIMENT, &run, device, cli.common.overwrite)?
                 };
                 match train_point(point, &mut || Ok(run_cfg.data.dataset(seed)), Hooks::default()) {
                     Ok(m) => metas.push(m),

@@ -16,7 +16,7 @@ use anyhow::Result;
 use clap::{Parser, Subcommand};
 use rnnlab::charts::read_csv;
 use rnnlab::cli::Common;
-use rnnlab::config::{self, CellKind, Checker, ModelConfig, OutputConfig, ProbeConfig, TrainConfig, Validate};
+use rnnlab::config::{self, CellKind, Checker, ModelConfig, OutputConfig, Outputs, ProbeConfig, TrainConfig, Validate};
 use rnnlab::data::imdb::read_reviews;
 use rnnlab::data::names::{self, NamesConfig};
 use rnnlab::data::text::{self, Chars};
@@ -164,6 +164,12 @@ impl Default for GenerateConfig {
     }
 }
 
+impl Outputs for GenerateConfig {
+    fn output(&self) -> &OutputConfig {
+        &self.output
+    }
+}
+
 impl Validate for GenerateConfig {
     fn validate(&self, c: &mut Checker) {
         c.nonempty("cells", &self.cells);
@@ -199,9 +205,7 @@ fn run() -> Result<()> {
         }
         return Ok(());
     }
-    let cfg: GenerateConfig = config::load(&cli.common.config_path(DEFAULT_CONFIG), &cli.common.set)?;
-    let device = cli.common.setup()?;
-    let root = cli.common.out.clone().unwrap_or_else(|| cfg.output.dir.clone());
+    let (cfg, device, root): (GenerateConfig, _, _) = cli.common.start(DEFAULT_CONFIG)?;
     let dir = root.join(EXPERIMENT);
     let mut metas = Vec::new();
     for &cell in &cfg.cells {

@@ -8,10 +8,10 @@ use anyhow::{bail, Result};
 use clap::Parser;
 use rnnlab::charts::training_curves;
 use rnnlab::cli::Common;
-use rnnlab::config::{self, CellKind, Checker, Experiment, SweepSection};
+use rnnlab::config::{CellKind, Checker, Experiment, SweepSection};
 use rnnlab::data::imdb::{self, ImdbConfig};
 use rnnlab::data::Dataset;
-use rnnlab::experiment::{train_point, Arch, Hooks, Point};
+use rnnlab::experiment::{train_point, Hooks, Point};
 use rnnlab::metrics::write_summary;
 use rnnlab::plot::{cell_color, mean_std, Bars};
 use serde::{Deserialize, Serialize};
@@ -80,9 +80,7 @@ fn main() -> std::process::ExitCode {
 
 fn run() -> Result<()> {
     let cli = Cli::parse();
-    let cfg: ImdbExpConfig = config::load(&cli.common.config_path(DEFAULT_CONFIG), &cli.common.set)?;
-    let device = cli.common.setup()?;
-    let root = cli.common.out.clone().unwrap_or_else(|| cfg.output.dir.clone());
+    let (cfg, device, root): (ImdbExpConfig, _, _) = cli.common.start(DEFAULT_CONFIG)?;
     let mut data: Option<Dataset> = None;
     let (mut metas, mut failed) = (Vec::new(), 0);
     for &variant in &cfg.sweep.variants {
@@ -99,20 +97,11 @@ fn run() -> Result<()> {
                 run_cfg.sweep = Runs { cells: vec![cell], seeds: vec![seed], variants: vec![variant] };
                 let run = format!("{cell}-{}-L{}-s{seed}", variant.name(), cfg.data.length);
                 let point = Point {
-                    arch: Arch::Recurrent,
-                    root: root.clone(),
-                    experiment: EXPERIMENT.into(),
-                    run: run.clone(),
-                    config_yaml: config::to_yaml(&run_cfg)?,
-                    model: run_cfg.model.clone(),
-                    train: run_cfg.train.clone(),
-                    probe: run_cfg.probe.clone(),
                     tags: BTreeMap::from([
                         ("variant".into(), variant.name().into()),
                         ("seq_len".into(), cfg.data.length.to_string()),
                     ]),
-                    device,
-                    overwrite: cli.common.overwrite,
+                    ..Point::new(&run_cfg, &root, EXPERIMENT, &run, device, cli.common.overwrite)?
                 };
                 // Same data for every model of a seed; the corpus is read once (and cached on disk).
                 let mut load = || -> Result<Dataset> {

@@ -11,10 +11,10 @@ use anyhow::{bail, Context, Result};
 use clap::{Parser, Subcommand};
 use rnnlab::charts::{baseline, metric_vs, read_csv, training_curves};
 use rnnlab::cli::Common;
-use rnnlab::config::{self, CellKind, Checker, Experiment, SweepSection};
+use rnnlab::config::{CellKind, Checker, Experiment, SweepSection};
 use rnnlab::data::names::{self, NamesConfig};
 use rnnlab::data::{Dataset, Example, Pad, Split};
-use rnnlab::experiment::{train_point, Arch, Built, Hooks, Point};
+use rnnlab::experiment::{train_point, Built, Hooks, Point};
 use rnnlab::metrics::{confusion, macro_f1, per_class_recall, row_normalise, write_summary};
 use rnnlab::model::Classifier;
 use rnnlab::plot::{cell_color, mean_std, Bars, Figure, Heatmap, Panel};
@@ -106,9 +106,7 @@ fn run() -> Result<()> {
     if let Some(Cmd::Predict { run, top, names }) = &cli.cmd {
         return predict(run, *top, names, &cli.common);
     }
-    let cfg: NamesExpConfig = config::load(&cli.common.config_path(DEFAULT_CONFIG), &cli.common.set)?;
-    let device = cli.common.setup()?;
-    let root = cli.common.out.clone().unwrap_or_else(|| cfg.output.dir.clone());
+    let (cfg, device, root): (NamesExpConfig, _, _) = cli.common.start(DEFAULT_CONFIG)?;
     let exp = cfg.sweep.mode.experiment();
     report_data(&cfg)?;
     let distances = if cfg.sweep.mode == Mode::Plain { vec![0] } else { cfg.sweep.distances.clone() };
@@ -126,17 +124,8 @@ fn run() -> Result<()> {
                     Mode::Distance => format!("{cell}-k{k}-s{seed}"),
                 };
                 let point = Point {
-                    arch: Arch::Recurrent,
-                    root: root.clone(),
-                    experiment: exp.into(),
-                    run,
-                    config_yaml: config::to_yaml(&run_cfg)?,
-                    model: run_cfg.model.clone(),
-                    train: run_cfg.train.clone(),
-                    probe: run_cfg.probe.clone(),
                     tags: BTreeMap::from([("distance".into(), k.to_string())]),
-                    device,
-                    overwrite: cli.common.overwrite,
+                    ..Point::new(&run_cfg, &root, exp, &run, device, cli.common.overwrite)?
                 };
                 let data_cfg = run_cfg.data.clone();
                 let test_names = RefCell::new(Vec::new());

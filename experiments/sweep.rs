@@ -11,7 +11,7 @@ use anyhow::{bail, Result};
 use clap::Parser;
 use rnnlab::charts::metric_vs;
 use rnnlab::cli::Common;
-use rnnlab::config::{self, CellKind, Checker, Experiment, SweepSection};
+use rnnlab::config::{CellKind, Checker, Experiment, SweepSection};
 use rnnlab::data::imdb::{self, ImdbConfig, Mode};
 use rnnlab::data::Dataset;
 use rnnlab::experiment::{train_point, Arch, Hooks, Point};
@@ -104,10 +104,8 @@ fn main() -> std::process::ExitCode {
 
 fn run() -> Result<()> {
     let cli = Cli::parse();
-    let cfg: SweepConfig = config::load(&cli.common.config_path(DEFAULT_CONFIG), &cli.common.set)?;
-    let device = cli.common.setup()?;
+    let (cfg, device, root): (SweepConfig, _, _) = cli.common.start(DEFAULT_CONFIG)?;
     let shard = cli.shard.as_deref().map(parse_shard).transpose()?;
-    let root = cli.common.out.clone().unwrap_or_else(|| cfg.output.dir.clone());
     if !cli.merge_only {
         run_points(&cfg, &root, device, shard, cli.common.overwrite)?;
     }
@@ -179,16 +177,8 @@ fn run_points(
         eprintln!("[{}/{}] {run}", k + 1, points.len());
         let point = Point {
             arch: if m.is_some() { Arch::Recurrent } else { Arch::BagOfWords { ignore: vec![imdb::FILLER] } },
-            root: root.to_path_buf(),
-            experiment: EXPERIMENT.into(),
-            run: run.clone(),
-            config_yaml: config::to_yaml(&run_cfg)?,
-            model: run_cfg.model.clone(),
-            train: run_cfg.train.clone(),
-            probe: run_cfg.probe.clone(),
             tags: BTreeMap::from([("mode".into(), mode_name(mode).into()), ("seq_len".into(), l.to_string())]),
-            device,
-            overwrite,
+            ..Point::new(&run_cfg, root, EXPERIMENT, &run, device, overwrite)?
         };
         let mut load = || -> Result<Dataset> {
             if encoded.is_none() {

@@ -12,7 +12,7 @@ use clap::Parser;
 use rnnlab::charts::{grad_series, read_csv};
 use rnnlab::cli::Common;
 use rnnlab::config::{
-    self, CellKind, Checker, ModelConfig, OptimizerKind, OutputConfig, ProbeConfig, TrainConfig, Validate,
+    self, CellKind, Checker, ModelConfig, OptimizerKind, OutputConfig, Outputs, ProbeConfig, TrainConfig, Validate,
 };
 use rnnlab::data::imdb::{self, ImdbConfig};
 use rnnlab::data::synthetic::SyntheticConfig;
@@ -121,6 +121,12 @@ impl Default for VanishingConfig {
     }
 }
 
+impl Outputs for VanishingConfig {
+    fn output(&self) -> &OutputConfig {
+        &self.output
+    }
+}
+
 impl Validate for VanishingConfig {
     fn validate(&self, c: &mut Checker) {
         c.nonempty("cells", &self.cells);
@@ -147,9 +153,7 @@ fn main() -> std::process::ExitCode {
 
 fn run() -> Result<()> {
     let cli = Cli::parse();
-    let cfg: VanishingConfig = config::load(&cli.common.config_path(DEFAULT_CONFIG), &cli.common.set)?;
-    let device = cli.common.setup()?;
-    let root = cli.common.out.clone().unwrap_or_else(|| cfg.output.dir.clone());
+    let (cfg, device, root): (VanishingConfig, _, _) = cli.common.start(DEFAULT_CONFIG)?;
     let dir = root.join(EXPERIMENT);
     let mut failed = 0;
     let mut by_task: BTreeMap<&str, Vec<Meta>> = BTreeMap::new();

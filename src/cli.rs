@@ -1,6 +1,8 @@
 //! Command-line options shared by every experiment binary, and the set-up they imply (device, threads).
+use crate::config::{self, Outputs, Validate};
 use anyhow::{bail, Result};
 use clap::Args;
+use serde::de::DeserializeOwned;
 use std::path::{Path, PathBuf};
 use tch::Device;
 
@@ -31,6 +33,15 @@ impl Common {
     /// The config path, or the experiment's default.
     pub fn config_path(&self, default: &str) -> PathBuf {
         self.config.clone().unwrap_or_else(|| PathBuf::from(default))
+    }
+
+    /// What every experiment starts with: its config (the file or `default`, then `--set`), the device (see
+    /// [`setup`](Self::setup)) and the results root (`--out`, else the config's `output.dir`).
+    pub fn start<T: DeserializeOwned + Validate + Outputs>(&self, default: &str) -> Result<(T, Device, PathBuf)> {
+        let cfg: T = config::load(&self.config_path(default), &self.set)?;
+        let device = self.setup()?;
+        let root = self.out.clone().unwrap_or_else(|| cfg.output().dir.clone());
+        Ok((cfg, device, root))
     }
 
     /// Applies `--threads` (or shares the cores with other live rnnlab runs) and resolves `--device`.

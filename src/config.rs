@@ -358,6 +358,17 @@ pub struct Experiment<D, S> {
     pub sweep: S,
 }
 
+/// Configs that say where results go (`output.dir`).
+pub trait Outputs {
+    fn output(&self) -> &OutputConfig;
+}
+
+impl<D, S> Outputs for Experiment<D, S> {
+    fn output(&self) -> &OutputConfig {
+        &self.output
+    }
+}
+
 /// An experiment's own section, validated with its data section in view.
 pub trait SweepSection<D> {
     fn validate(&self, data: &D, c: &mut Checker);

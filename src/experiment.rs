@@ -4,15 +4,16 @@
 //! the gradient probe and the experiment's step hook if asked, train with [`train::fit`](crate::train::fit),
 //! then let the experiment add its own outputs. Sweeps call this once per point.
 use crate::cli::device_name;
-use crate::config::{ModelConfig, ProbeConfig, TrainConfig};
+use crate::config::{to_yaml, Experiment, ModelConfig, ProbeConfig, TrainConfig};
 use crate::data::{Dataset, Refused};
 use crate::model::{BagOfWords, Classifier, LanguageModel, Objective};
 use crate::probe::Probe;
 use crate::run::{Meta, Opened, RunDir, Status};
 use crate::train::{fit, Outcome, StepHook};
 use anyhow::Result;
+use serde::Serialize;
 use std::collections::BTreeMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use tch::{nn, Device};
 
 /// What to train.
@@ -58,6 +59,32 @@ pub struct Point {
     pub tags: BTreeMap<String, String>,
     pub device: Device,
     pub overwrite: bool,
+}
+
+impl Point {
+    /// A [`Arch::Recurrent`] run of `cfg` (its model, train and probe sections; all of it saved as YAML), no tags.
+    pub fn new<D: Serialize, S: Serialize>(
+        cfg: &Experiment<D, S>,
+        root: &Path,
+        experiment: &str,
+        run: &str,
+        device: Device,
+        overwrite: bool,
+    ) -> Result<Point> {
+        Ok(Point {
+            arch: Arch::Recurrent,
+            root: root.to_path_buf(),
+            experiment: experiment.into(),
+            run: run.into(),
+            config_yaml: to_yaml(cfg)?,
+            model: cfg.model.clone(),
+            train: cfg.train.clone(),
+            probe: cfg.probe.clone(),
+            tags: BTreeMap::new(),
+            device,
+            overwrite,
+        })
+    }
 }
 
 /// Runs after training (predictions, samples, extra CSVs); only for new runs.
