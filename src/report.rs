@@ -30,7 +30,7 @@ pub const SECTIONS: [Section; 8] = [
         dir: "names",
         title: "Names → language (18 languages)",
         make: "make names",
-        expected: "GRU and LSTM reach ~0.84 test accuracy, the vanilla RNN 0.79; the majority class is 0.469.",
+        expected: "LSTM 0.850 and GRU 0.845 test accuracy, the vanilla RNN 0.805; the majority class is 0.469.",
         summary: "summary.csv",
     },
     Section {
