@@ -107,13 +107,18 @@ pub enum BestBy {
 pub struct InitConfig {
     /// LSTM only: initial forget-gate bias (b_ih's forget block; b_hh's is zeroed). null keeps the uniform init.
     pub forget_bias: Option<f64>,
+    /// LSTM only: "chrono" init for memory over up to `chrono` steps (Tallec & Ollivier, ICLR 2018): each unit's
+    /// forget bias drawn as ln U(1, chrono - 1) and its input bias the negative of it (b_hh's blocks zeroed), so
+    /// the cell starts with a spread of timescales and writes little. Replaces `forget_bias` (set that to null).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub chrono: Option<f64>,
     /// Multiplies the recurrent weights W_hh after init (> 1 makes gradients explode).
     pub recurrent_gain: f64,
 }
 
 impl Default for InitConfig {
     fn default() -> Self {
-        InitConfig { forget_bias: None, recurrent_gain: 1.0 }
+        InitConfig { forget_bias: None, chrono: None, recurrent_gain: 1.0 }
     }
 }
 
@@ -309,6 +314,12 @@ impl Validate for ModelConfig {
         c.check(g.is_finite() && g > 0.0, "model.init.recurrent_gain", g, "must be a finite number > 0");
         if let Some(b) = self.init.forget_bias {
             c.check(b.is_finite(), "model.init.forget_bias", b, "must be finite or null");
+        }
+        if let Some(t) = self.init.chrono {
+            c.check(t.is_finite() && t > 2.0, "model.init.chrono", t, "must be a number of steps > 2, or null");
+            if let Some(b) = self.init.forget_bias {
+                c.check(false, "model.init.forget_bias", b, "must be null when model.init.chrono is set");
+            }
         }
     }
 }

@@ -31,6 +31,8 @@ fn config_errors_name_the_file_the_key_and_what_is_allowed() {
         ("", &["--set", "train.lr=fast"], &["key `train.lr` (from --set)", "invalid type"]),
         ("", &["--set", "data.classes=1"], &["data.classes = 1: must be >= 2"]),
         ("train: {lr_decay: 1.5}", &[], &["c.yaml", "train.lr_decay = 1.5: must be in (0, 1]"]),
+        ("model: {init: {chrono: 2}}", &[], &["model.init.chrono = 2.0: must be a number of steps > 2"]),
+        ("model: {init: {chrono: 100, forget_bias: 1}}", &[], &["model.init.forget_bias = 1.0: must be null when"]),
         ("model: [1, 2", &[], &["c.yaml", "not valid YAML"]),
         ("", &["--device", "cuda:7"], &["--device cuda:7", "CUDA is not available"]),
     ];

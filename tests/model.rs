@@ -237,7 +237,7 @@ fn stacked_shapes_and_parameter_counts() {
 fn init_options_change_the_weights_as_documented() {
     let h = 16;
     let vs = nn::VarStore::new(Device::Cpu);
-    let init = InitConfig { forget_bias: Some(1.0), recurrent_gain: 3.0 };
+    let init = InitConfig { forget_bias: Some(1.0), recurrent_gain: 3.0, ..Default::default() };
     let r = Recurrent::new(&vs.root(), 4, &ModelConfig { init, ..spec(CellKind::Lstm, h, 1, false) });
     let [w_ih, w_hh, b_ih, b_hh] = &r.weights[0];
     let k = 1.0 / (h as f64).sqrt();
@@ -246,4 +246,32 @@ fn init_options_change_the_weights_as_documented() {
     assert!(m > k && m <= 3.0 * k, "recurrent_gain 3 should scale W_hh beyond 1/sqrt(H): max {m}");
     assert_eq!(b_ih.narrow(0, h, h).mean(Kind::Float).double_value(&[]), 1.0);
     assert_eq!(b_hh.narrow(0, h, h).abs().sum(Kind::Float).double_value(&[]), 0.0);
+}
+
+#[test]
+fn chrono_init_spreads_forget_biases_and_closes_the_input_gate() {
+    let (h, t_max) = (64, 200.0);
+    tch::manual_seed(0);
+    let vs = nn::VarStore::new(Device::Cpu);
+    let init = InitConfig { chrono: Some(t_max), ..Default::default() };
+    let r = Recurrent::new(&vs.root(), 4, &ModelConfig { init: init.clone(), ..spec(CellKind::Lstm, h, 1, false) });
+    let [_, _, b_ih, b_hh] = &r.weights[0];
+    let forget = Vec::<f64>::try_from(b_ih.narrow(0, h, h).to_kind(Kind::Double)).unwrap();
+    let input = Vec::<f64>::try_from(b_ih.narrow(0, 0, h).to_kind(Kind::Double)).unwrap();
+    let (lo, hi) = (0.0, (t_max - 1.0).ln());
+    assert!(forget.iter().all(|b| (lo..=hi).contains(b)), "forget biases outside [0, ln(T-1)]: {forget:?}");
+    // ln U(1, 199): the median unit remembers ~100 steps, and the units differ (a spread of timescales).
+    let spread =
+        forget.iter().cloned().fold(f64::NEG_INFINITY, f64::max) - forget.iter().cloned().fold(f64::INFINITY, f64::min);
+    assert!(spread > 1.0, "forget biases barely differ: spread {spread}");
+    assert!(forget.iter().zip(&input).all(|(f, i)| *i == -*f), "input bias is not minus the forget bias");
+    assert_eq!(b_hh.narrow(0, 0, 2 * h).abs().sum(Kind::Float).double_value(&[]), 0.0);
+    // Cell and output gates keep the uniform init; GRU and RNN ignore the option.
+    let k = 1.0 / (h as f64).sqrt();
+    assert!(b_ih.narrow(0, 2 * h, 2 * h).abs().max().double_value(&[]) <= k);
+    for cell in [CellKind::Gru, CellKind::Rnn] {
+        let vs = nn::VarStore::new(Device::Cpu);
+        let r = Recurrent::new(&vs.root(), 4, &ModelConfig { init: init.clone(), ..spec(cell, h, 1, false) });
+        assert!(r.weights[0][2].abs().max().double_value(&[]) <= k, "{cell}: chrono changed its biases");
+    }
 }

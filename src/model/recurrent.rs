@@ -90,9 +90,17 @@ impl Recurrent {
                     if init.recurrent_gain != 1.0 {
                         let _ = w[1].shallow_clone().g_mul_scalar_(init.recurrent_gain);
                     }
-                    if let (CellKind::Lstm, Some(b)) = (cell, init.forget_bias) {
-                        let _ = w[2].narrow(0, hidden, hidden).fill_(b);
-                        let _ = w[3].narrow(0, hidden, hidden).fill_(0.0);
+                    // PyTorch's LSTM gate order: input, forget, cell, output.
+                    if cell == CellKind::Lstm {
+                        let (mut input_b, mut forget_b) = (w[2].narrow(0, 0, hidden), w[2].narrow(0, hidden, hidden));
+                        if let Some(t_max) = init.chrono {
+                            let _ = forget_b.uniform_(1.0, t_max - 1.0).log_();
+                            input_b.copy_(&-&forget_b);
+                            let _ = w[3].narrow(0, 0, 2 * hidden).fill_(0.0);
+                        } else if let Some(b) = init.forget_bias {
+                            let _ = forget_b.fill_(b);
+                            let _ = w[3].narrow(0, hidden, hidden).fill_(0.0);
+                        }
                     }
                 });
                 weights.push(w);
