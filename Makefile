@@ -95,7 +95,7 @@ names: build ## names → language: RNN, GRU, LSTM × 3 seeds (~4 min); NAMES=di
 	@test -d $(NAMES) || { echo "error: no names data at $(NAMES); run 'make data' or pass NAMES=/path/to/names" >&2; exit 1; }
 	$(BIN)/names --config configs/names.yaml --set data.dir=$(NAMES) $(ARGS)
 
-names-distance: build ## names with k filler steps before the readout, k = 0..200 (~20 min)
+names-distance: build ## names with k filler steps before the readout, k = 0..200 (~26 min)
 	@test -d $(NAMES) || { echo "error: no names data at $(NAMES); run 'make data' or pass NAMES=/path/to/names" >&2; exit 1; }
 	$(BIN)/names --config configs/names_distance.yaml --set data.dir=$(NAMES) $(ARGS)
 
