@@ -105,11 +105,11 @@ imdb: build ## IMDB sentiment at L=400: RNN, GRU, LSTM (~8 min); IMDB=archive or
 
 sweep-imdb: build ## IMDB length sweep: 3 modes × 7 lengths × 3 seeds × 4 models (< 60 min; resumable)
 	@test -e $(IMDB) || { echo "error: no IMDB data at $(IMDB); run 'make data' or pass IMDB=/path/to/aclImdb_v1.tar.gz" >&2; exit 1; }
-	$(BIN)/sweep --config configs/imdb_sweep.yaml --set data.path=$(IMDB) $(ARGS)
+	$(BIN)/imdb_sweep --config configs/imdb_sweep.yaml --set data.path=$(IMDB) $(ARGS)
 
 vanishing: build ## gradient probe: norms vs distance, heatmaps, decay rates, exploding, forget bias (~2 min)
-	@test -e $(IMDB) || { echo "error: no IMDB data at $(IMDB); run 'make data', pass IMDB=..., or ARGS='--set tasks=[synthetic]'" >&2; exit 1; }
-	$(BIN)/vanishing --config configs/vanishing.yaml --set imdb.data.path=$(IMDB) $(ARGS)
+	@test -e $(IMDB) || { echo "error: no IMDB data at $(IMDB); run 'make data', pass IMDB=..., or ARGS='--only synthetic --only exploding --only init'" >&2; exit 1; }
+	$(BIN)/vanishing --config configs/vanishing.yaml --set data.imdb.path=$(IMDB) $(ARGS)
 
 report: build ## results/index.html: every experiment's charts, tables, configs and metadata
 	$(BIN)/report --out results
@@ -135,8 +135,8 @@ bench-compare: build torch-python ## rnnlab vs PyTorch eager on the same batches
 
 generate: build ## character-level generation: names per language, IMDB review text, perplexity (~18 min)
 	@test -d $(NAMES) || { echo "error: no names data at $(NAMES); run 'make data' or pass NAMES=/path/to/names" >&2; exit 1; }
-	@test -e $(IMDB) || { echo "error: no IMDB data at $(IMDB); run 'make data', pass IMDB=..., or ARGS='--set reviews.enabled=false'" >&2; exit 1; }
-	$(BIN)/generate --config configs/generate.yaml --set names.data.dir=$(NAMES) --set reviews.path=$(IMDB) $(ARGS)
+	@test -e $(IMDB) || { echo "error: no IMDB data at $(IMDB); run 'make data', pass IMDB=..., or ARGS='--only names-'" >&2; exit 1; }
+	$(BIN)/generate --config configs/generate.yaml --set data.names.dir=$(NAMES) --set data.reviews.path=$(IMDB) $(ARGS)
 
 # ---------------------------------------------------------------------------------------------------- data
 NAMES_URL := https://download.pytorch.org/tutorial/data.zip

@@ -1,34 +1,19 @@
-//! Charts built from run folders, shared by the experiments: a metric against a swept value (mean ± std over
-//! seeds, one line per model), training curves, gradient norm against distance.
+//! Charts built from run folders (read through [`crate::results`]), shared by the experiments: a metric against a
+//! swept value (mean ± std over seeds, one line per model), training curves, gradient norm against distance.
 use crate::config::CellKind;
 use crate::plot::{cell_color, cell_width, Figure, Panel, Series, BASELINE_GREY};
-use crate::probe::GradRow;
-use crate::run::Meta;
-use crate::train::MetricRow;
-use anyhow::{Context, Result};
+use crate::results::{rows, summary, Meta};
+use anyhow::Result;
 use std::collections::BTreeMap;
 use std::path::Path;
-
-/// Reads a CSV of `T` rows.
-pub fn read_csv<T: serde::de::DeserializeOwned>(path: &Path) -> Result<Vec<T>> {
-    let mut r = csv::Reader::from_path(path).with_context(|| format!("cannot read {}", path.display()))?;
-    r.deserialize().map(|row| row.with_context(|| format!("bad row in {}", path.display()))).collect()
-}
-
-fn cell_of(m: &Meta) -> Option<CellKind> {
-    m.tags.get("model").and_then(|s| CellKind::parse(s).ok())
-}
 
 /// One series per model: `result[y]` against `tags[x]` (numeric), mean ± std over the runs at each x.
 /// Diverged runs count with their result if they have one; runs without the value are skipped.
 pub fn metric_vs(metas: &[Meta], x: &str, y: &str) -> Vec<Series> {
     let mut out = Vec::new();
     for cell in CellKind::ALL {
-        let pairs = metas.iter().filter(|m| cell_of(m) == Some(cell)).filter_map(|m| {
-            let xv: f64 = m.tags.get(x)?.parse().ok()?;
-            Some(((xv * 1e6) as i64, *m.result.get(y)?))
-        });
-        let agg = crate::metrics::aggregate(pairs);
+        let runs: Vec<&Meta> = metas.iter().filter(|m| m.cell() == Some(cell)).collect();
+        let agg = summary::by_tag(&runs, x, y);
         if agg.is_empty() {
             continue;
         }
@@ -59,15 +44,15 @@ pub fn training_curves(
 ) -> Result<Figure> {
     let mut groups: BTreeMap<i64, Vec<&Meta>> = BTreeMap::new();
     for m in metas {
-        let g = m.tags.get(group).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
+        let g = m.tag(group).parse::<f64>().unwrap_or(0.0);
         groups.entry((g * 1e6) as i64).or_default().push(m);
     }
     let mut panels = Vec::new();
     for (g, ms) in groups {
         let mut series = Vec::new();
         for m in ms {
-            let Some(cell) = cell_of(m) else { continue };
-            let rows: Vec<MetricRow> = read_csv(&root.join(&m.experiment).join(&m.run).join("metrics.csv"))?;
+            let Some(cell) = m.cell() else { continue };
+            let rows = rows::metrics(root, m)?;
             let pts =
                 rows.iter().filter(|r| r.split == split && r.status == "ok").map(|r| (r.epoch as f64, r.acc)).collect();
             series.push(Series::new(cell.label(), cell_color(cell), pts).markers().width(cell_width(cell)));
@@ -87,16 +72,16 @@ pub fn training_curves(
     Ok(fig)
 }
 
-/// Mean gradient norm against distance to the readout for `quantity` at `step`, one line per run.
+/// Mean gradient norm against distance to the readout for `quantity` at init or at the last probe, one line per
+/// run.
 pub fn grad_series(root: &Path, metas: &[Meta], quantity: &str, at_init: bool) -> Result<Vec<Series>> {
     let mut out = Vec::new();
     for m in metas {
-        let Some(cell) = cell_of(m) else { continue };
-        let p = root.join(&m.experiment).join(&m.run).join("grad_norms.csv");
-        if !p.exists() {
+        let Some(cell) = m.cell() else { continue };
+        let rows = rows::grads(root, m)?;
+        if rows.is_empty() {
             continue;
         }
-        let rows: Vec<GradRow> = read_csv(&p)?;
         let step = if at_init { 0 } else { rows.iter().map(|r| r.step).max().unwrap_or(0) };
         let pts = rows
             .iter()

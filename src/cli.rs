@@ -1,8 +1,6 @@
 //! Command-line options shared by every experiment binary, and the set-up they imply (device, threads).
-use crate::config::{self, Outputs, Validate};
 use anyhow::{bail, Result};
 use clap::Args;
-use serde::de::DeserializeOwned;
 use std::path::{Path, PathBuf};
 use tch::Device;
 
@@ -35,15 +33,6 @@ impl Common {
         self.config.clone().unwrap_or_else(|| PathBuf::from(default))
     }
 
-    /// What every experiment starts with: its config (the file or `default`, then `--set`), the device (see
-    /// [`setup`](Self::setup)) and the results root (`--out`, else the config's `output.dir`).
-    pub fn start<T: DeserializeOwned + Validate + Outputs>(&self, default: &str) -> Result<(T, Device, PathBuf)> {
-        let cfg: T = config::load(&self.config_path(default), &self.set)?;
-        let device = self.setup()?;
-        let root = self.out.clone().unwrap_or_else(|| cfg.output().dir.clone());
-        Ok((cfg, device, root))
-    }
-
     /// Applies `--threads` (or shares the cores with other live rnnlab runs) and resolves `--device`.
     pub fn setup(&self) -> Result<Device> {
         match self.threads {
@@ -67,6 +56,35 @@ impl Common {
             }
         }
         parse_device(&self.device)
+    }
+}
+
+/// Options of every binary that runs a sweep.
+#[derive(Args, Debug, Clone, Default)]
+pub struct SweepArgs {
+    /// Run only shard I of N (1-based): every N-th run starting at the I-th (e.g. one per job of a cluster job
+    /// array); `--merge-only` then collects them.
+    #[arg(long, value_name = "I/N")]
+    pub shard: Option<String>,
+    /// Train nothing: rebuild the summary CSV and the charts from the run folders present.
+    #[arg(long)]
+    pub merge_only: bool,
+    /// Train only the runs whose name contains TEXT (repeatable; e.g. --only gru --only lstm).
+    #[arg(long, value_name = "TEXT")]
+    pub only: Vec<String>,
+}
+
+impl SweepArgs {
+    /// `--shard i/n` → (i, n), 1 <= i <= n.
+    pub fn shard(&self) -> Result<Option<(usize, usize)>> {
+        let Some(s) = &self.shard else { return Ok(None) };
+        let bad = || anyhow::anyhow!("--shard {s}: expected I/N with 1 <= I <= N, e.g. --shard 2/4");
+        let (i, n) = s.split_once('/').ok_or_else(bad)?;
+        let (i, n): (usize, usize) = (i.parse().map_err(|_| bad())?, n.parse().map_err(|_| bad())?);
+        if i == 0 || n == 0 || i > n {
+            return Err(bad());
+        }
+        Ok(Some((i, n)))
     }
 }
 

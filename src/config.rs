@@ -1,14 +1,17 @@
-//! Typed YAML configs: shared sections (model, train, probe, output), `--set key=value` overrides, validation
-//! with messages that name the file, the key, the bad value and what is allowed.
+//! Typed YAML configs, one shape for every experiment: `data`, `model`, `train`, `probe`, `output`, `sweep`, and
+//! optionally the experiment's own section (see [`Config`]). `--set key=value` overrides; validation with messages
+//! that name the file, the key, the bad value and what is allowed.
 //!
-//! Each experiment defines its top-level struct from these sections plus its own (`data`, `sweep`...), all with
-//! `deny_unknown_fields`, and loads it with [`load`]. The config as actually run is saved with every run.
+//! The `sweep` section ([`Grid`]) lists the runs to make; `crate::sweep` turns it into one typed, validated config
+//! per run. The config as actually run is saved with every run.
 use anyhow::{bail, Context, Result};
-use serde::de::DeserializeOwned;
-use serde::{Deserialize, Serialize};
-use serde_yaml::Value;
+use serde::de::{self, DeserializeOwned, MapAccess, Visitor};
+use serde::ser::SerializeMap;
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use serde_yaml::{Mapping, Value};
 use std::collections::BTreeMap;
 use std::fmt;
+use std::marker::PhantomData;
 use std::path::{Path, PathBuf};
 
 /// The recurrent cell.
@@ -60,6 +63,30 @@ impl fmt::Display for CellKind {
     fn fmt(&self, f: &mut fmt::Formatter) -> fmt::Result {
         f.write_str(self.name())
     }
+}
+
+/// What the model is.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ModelKind {
+    /// Recurrent layers and a linear head read at one step: one label per sequence.
+    #[default]
+    Classifier,
+    /// Bag-of-words logistic regression (no recurrence): the order-free reference.
+    Bow,
+    /// Recurrent next-token model (conditioned on the data's condition ids when it has them).
+    Lm,
+}
+
+/// Which implementation runs the recurrence.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Impl {
+    /// libtorch's kernels (`rnn_tanh`, `gru`, `lstm`).
+    #[default]
+    Libtorch,
+    /// The textbook step loop, one step at a time (for diagnostics: gradients w.r.t. every h_t).
+    Unrolled,
 }
 
 /// How tokens enter the recurrent layer.
@@ -125,7 +152,11 @@ impl Default for InitConfig {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct ModelConfig {
+    pub kind: ModelKind,
     pub cell: CellKind,
+    /// Implementation of the recurrence.
+    #[serde(rename = "impl")]
+    pub imp: Impl,
     pub input: InputKind,
     /// Embedding width (input: embedding).
     pub embed_dim: i64,
@@ -141,7 +172,9 @@ pub struct ModelConfig {
 impl Default for ModelConfig {
     fn default() -> Self {
         ModelConfig {
+            kind: ModelKind::Classifier,
             cell: CellKind::Lstm,
+            imp: Impl::Libtorch,
             input: InputKind::Embedding,
             embed_dim: 32,
             hidden: 64,
@@ -159,6 +192,7 @@ impl Default for ModelConfig {
 pub struct TrainConfig {
     /// Fixes data split, init, dropout and batch order.
     pub seed: u64,
+    /// 0 trains nothing: the probe and the evaluation see the initial weights.
     pub epochs: usize,
     pub batch_size: usize,
     pub optimizer: OptimizerKind,
@@ -192,7 +226,7 @@ pub struct TrainConfig {
     pub log_every: usize,
     /// Evaluate the test split after every epoch (else only once, at the best epoch).
     pub test_each_epoch: bool,
-    /// Save the best weights as `model.safetensors` in the run folder.
+    /// Save the best weights in the run folder (`model.safetensors`, and `model.yaml` to rebuild the model).
     pub checkpoint: bool,
 }
 
@@ -230,8 +264,12 @@ fn is_zero(x: &f64) -> bool {
 }
 
 impl TrainConfig {
-    pub fn lr_for(&self, cell: CellKind) -> f64 {
-        self.lr_by_cell.get(&cell).copied().unwrap_or(self.lr)
+    /// The learning rate of `model`: `lr_by_cell` for a recurrent model's cell, else `lr`.
+    pub fn lr_for(&self, model: &ModelConfig) -> f64 {
+        match model.kind {
+            ModelKind::Bow => self.lr,
+            _ => self.lr_by_cell.get(&model.cell).copied().unwrap_or(self.lr),
+        }
     }
 }
 
@@ -257,13 +295,16 @@ impl Default for ProbeConfig {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct OutputConfig {
-    /// Results root; runs go to `<dir>/<experiment>/<run>/`.
+    /// Results root; runs go to `<dir>/<name>/<run>/`.
     pub dir: PathBuf,
+    /// The experiment's folder under `dir` (empty: the experiment's own name).
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub name: String,
 }
 
 impl Default for OutputConfig {
     fn default() -> Self {
-        OutputConfig { dir: PathBuf::from("results") }
+        OutputConfig { dir: PathBuf::from("results"), name: String::new() }
     }
 }
 
@@ -289,11 +330,20 @@ impl Checker {
     pub fn nonempty<T: fmt::Debug>(&mut self, key: &str, v: &[T]) {
         self.check(!v.is_empty(), key, v, "must list at least one value");
     }
-    /// Validates a nested section whose keys then read `<prefix>.<key>` (e.g. `synthetic.model.hidden`).
-    pub fn nested(&mut self, prefix: &str, v: &dyn Validate) {
+    /// Validates a section that sits at `prefix` in this config although it reports its keys under `section`
+    /// (e.g. a data section checked as `data.length`, nested at `data.synthetic`).
+    pub fn nested(&mut self, section: &str, prefix: &str, v: &dyn Validate) {
         let mut sub = Checker::default();
         v.validate(&mut sub);
-        self.errors.extend(sub.errors.into_iter().map(|e| format!("{prefix}.{e}")));
+        self.errors.extend(sub.errors.into_iter().map(|e| match e.strip_prefix(section) {
+            Some(rest) => format!("{prefix}{rest}"),
+            None => format!("{prefix}.{e}"),
+        }));
+    }
+
+    /// The errors so far, one per line.
+    pub fn errors(&self) -> &[String] {
+        &self.errors
     }
 }
 
@@ -326,7 +376,6 @@ impl Validate for ModelConfig {
 
 impl Validate for TrainConfig {
     fn validate(&self, c: &mut Checker) {
-        c.positive("train.epochs", self.epochs);
         c.positive("train.batch_size", self.batch_size);
         c.check(self.lr.is_finite() && self.lr > 0.0, "train.lr", self.lr, "must be a finite number > 0");
         for (cell, lr) in &self.lr_by_cell {
@@ -356,63 +405,278 @@ impl Validate for ProbeConfig {
     }
 }
 
-/// The sections of most experiments' configs: their data, the model, training, the probe, output, and their own
-/// `sweep` section (which values of what to run), checked against the data section.
-#[derive(Clone, Debug, Default, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct Experiment<D, S> {
+/// An experiment's own config section, under the key `KEY` (none: `()`).
+pub trait Options: Serialize + DeserializeOwned + Default + Clone + fmt::Debug + Validate {
+    /// The section's key in the YAML file (empty: the experiment has no section of its own).
+    const KEY: &'static str;
+}
+
+impl Validate for () {
+    fn validate(&self, _: &mut Checker) {}
+}
+
+impl Options for () {
+    const KEY: &'static str = "";
+}
+
+/// Every experiment's config: its data section `D`, the shared sections, the runs to make (`sweep`), and its own
+/// section `X` under the key `X::KEY`.
+#[derive(Clone, Debug, Default)]
+pub struct Config<D, X = ()> {
     pub data: D,
     pub model: ModelConfig,
     pub train: TrainConfig,
     pub probe: ProbeConfig,
     pub output: OutputConfig,
-    pub sweep: S,
+    pub own: X,
+    pub sweep: Grid,
 }
 
-/// Configs that say where results go (`output.dir`).
-pub trait Outputs {
-    fn output(&self) -> &OutputConfig;
-}
+const SECTIONS: [&str; 6] = ["data", "model", "train", "probe", "output", "sweep"];
 
-impl<D, S> Outputs for Experiment<D, S> {
-    fn output(&self) -> &OutputConfig {
-        &self.output
+impl<D: Serialize, X: Options> Serialize for Config<D, X> {
+    fn serialize<S: Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("data", &self.data)?;
+        m.serialize_entry("model", &self.model)?;
+        m.serialize_entry("train", &self.train)?;
+        m.serialize_entry("probe", &self.probe)?;
+        m.serialize_entry("output", &self.output)?;
+        if !X::KEY.is_empty() {
+            m.serialize_entry(X::KEY, &self.own)?;
+        }
+        if !self.sweep.is_empty() {
+            m.serialize_entry("sweep", &self.sweep)?;
+        }
+        m.end()
     }
 }
 
-/// An experiment's own section, validated with its data section in view.
-pub trait SweepSection<D> {
-    fn validate(&self, data: &D, c: &mut Checker);
+impl<'de, D: DeserializeOwned + Default, X: Options> Deserialize<'de> for Config<D, X> {
+    fn deserialize<De: Deserializer<'de>>(d: De) -> std::result::Result<Self, De::Error> {
+        struct V<D, X>(PhantomData<(D, X)>);
+        impl<'de, D: DeserializeOwned + Default, X: Options> Visitor<'de> for V<D, X> {
+            type Value = Config<D, X>;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a mapping of config sections")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> std::result::Result<Self::Value, A::Error> {
+                let mut c = Config::<D, X>::default();
+                while let Some(key) = map.next_key::<String>()? {
+                    match key.as_str() {
+                        "data" => c.data = map.next_value()?,
+                        "model" => c.model = map.next_value()?,
+                        "train" => c.train = map.next_value()?,
+                        "probe" => c.probe = map.next_value()?,
+                        "output" => c.output = map.next_value()?,
+                        "sweep" => c.sweep = map.next_value()?,
+                        k if !X::KEY.is_empty() && k == X::KEY => c.own = map.next_value()?,
+                        _ => {
+                            let mut known: Vec<&str> = SECTIONS.to_vec();
+                            if !X::KEY.is_empty() {
+                                known.push(X::KEY);
+                            }
+                            let known = known.iter().map(|k| format!("`{k}`")).collect::<Vec<_>>().join(", ");
+                            return Err(de::Error::custom(format!("unknown field `{key}`, expected one of {known}")));
+                        }
+                    }
+                }
+                Ok(c)
+            }
+        }
+        d.deserialize_map(V(PhantomData))
+    }
 }
 
-impl<D: Validate, S: SweepSection<D>> Validate for Experiment<D, S> {
+impl<D: Validate, X: Options> Validate for Config<D, X> {
     fn validate(&self, c: &mut Checker) {
         self.data.validate(c);
         self.model.validate(c);
         self.train.validate(c);
         self.probe.validate(c);
-        self.sweep.validate(&self.data, c);
+        self.own.validate(c);
     }
+}
+
+/// One swept key and its values. A config key (`model.cell`) takes plain values that replace it; a name that is
+/// not a config key (`variant`) maps labels to patches (`bi: {model.bidirectional: true}`), each a mapping of
+/// config keys (dotted, or nested) to values.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Axis {
+    pub key: String,
+    pub values: Vec<AxisValue>,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum AxisValue {
+    /// The key's value.
+    Plain(Value),
+    /// A label and the config keys it sets.
+    Named(String, Mapping),
+}
+
+impl Axis {
+    /// Whether the values are labelled patches.
+    pub fn named(&self) -> bool {
+        matches!(self.values.first(), Some(AxisValue::Named(..)))
+    }
+}
+
+/// The `sweep` section: the runs to make. A mapping of axes is a grid (one run per combination, the first axis
+/// outermost); a list of such mappings is the union of their grids.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Grid {
+    pub blocks: Vec<Vec<Axis>>,
+}
+
+impl Grid {
+    pub fn is_empty(&self) -> bool {
+        self.blocks.iter().all(Vec::is_empty)
+    }
+
+    /// Whether some block sweeps `key`.
+    pub fn sweeps(&self, key: &str) -> bool {
+        self.blocks.iter().flatten().any(|a| a.key == key)
+    }
+
+    /// Parses the YAML form; errors name the axis.
+    pub fn from_value(v: &Value) -> Result<Grid> {
+        let block = |m: &Mapping| -> Result<Vec<Axis>> {
+            m.iter()
+                .map(|(k, v)| {
+                    let key = k.as_str().with_context(|| format!("sweep: key {k:?} is not a string"))?.to_string();
+                    let values = match v {
+                        Value::Sequence(s) => s.iter().cloned().map(AxisValue::Plain).collect::<Vec<_>>(),
+                        Value::Mapping(named) => named
+                            .iter()
+                            .map(|(label, patch)| {
+                                let label = match label {
+                                    Value::String(s) => s.clone(),
+                                    Value::Number(n) => n.to_string(),
+                                    Value::Bool(b) => b.to_string(),
+                                    other => bail!("sweep.{key}: label {other:?} is not a string"),
+                                };
+                                let patch = match patch {
+                                    Value::Mapping(p) => p.clone(),
+                                    Value::Null => Mapping::new(),
+                                    other => bail!(
+                                        "sweep.{key}.{label}: expected a mapping of config keys to values, got {}",
+                                        kind_name(other)
+                                    ),
+                                };
+                                Ok(AxisValue::Named(label, patch))
+                            })
+                            .collect::<Result<_>>()?,
+                        other => bail!(
+                            "sweep.{key}: expected a list of values (`[a, b]`) or a mapping of labels to config keys, \
+                             got a {}",
+                            kind_name(other)
+                        ),
+                    };
+                    if values.is_empty() {
+                        bail!("sweep.{key}: must list at least one value");
+                    }
+                    Ok(Axis { key, values })
+                })
+                .collect()
+        };
+        let blocks = match v {
+            Value::Null => vec![],
+            Value::Mapping(m) => vec![block(m)?],
+            Value::Sequence(s) => s
+                .iter()
+                .enumerate()
+                .map(|(i, b)| match b {
+                    Value::Mapping(m) => block(m),
+                    other => bail!("sweep[{i}]: expected a mapping of axes, got a {}", kind_name(other)),
+                })
+                .collect::<Result<_>>()?,
+            other => bail!("sweep: expected a mapping of axes (or a list of them), got a {}", kind_name(other)),
+        };
+        Ok(Grid { blocks })
+    }
+
+    fn to_value(&self) -> Value {
+        let block = |axes: &Vec<Axis>| -> Value {
+            let mut m = Mapping::new();
+            for a in axes {
+                let v = if a.named() {
+                    let mut named = Mapping::new();
+                    for v in &a.values {
+                        if let AxisValue::Named(l, p) = v {
+                            named.insert(Value::String(l.clone()), Value::Mapping(p.clone()));
+                        }
+                    }
+                    Value::Mapping(named)
+                } else {
+                    Value::Sequence(
+                        a.values
+                            .iter()
+                            .filter_map(|v| match v {
+                                AxisValue::Plain(x) => Some(x.clone()),
+                                AxisValue::Named(..) => None,
+                            })
+                            .collect(),
+                    )
+                };
+                m.insert(Value::String(a.key.clone()), v);
+            }
+            Value::Mapping(m)
+        };
+        match &self.blocks[..] {
+            [] => Value::Mapping(Mapping::new()),
+            [one] => block(one),
+            many => Value::Sequence(many.iter().map(block).collect()),
+        }
+    }
+}
+
+impl Serialize for Grid {
+    fn serialize<S: Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        self.to_value().serialize(s)
+    }
+}
+
+impl<'de> Deserialize<'de> for Grid {
+    fn deserialize<De: Deserializer<'de>>(d: De) -> std::result::Result<Self, De::Error> {
+        let v = Value::deserialize(d)?;
+        Grid::from_value(&v).map_err(|e| de::Error::custom(format!("{e:#}")))
+    }
+}
+
+/// A config as loaded: the typed value and the YAML tree it came from (after `--set`), from which
+/// `crate::sweep` derives each run's config.
+#[derive(Clone, Debug)]
+pub struct Loaded<T> {
+    pub cfg: T,
+    pub tree: Value,
+    /// The file (or text) it came from, for messages.
+    pub origin: String,
 }
 
 /// Reads `path`, applies `overrides` (`a.b=value`, value in YAML syntax), checks types and unknown keys, then
 /// validates. Every error names the file and the key.
-pub fn load<T: DeserializeOwned + Validate>(path: &Path, overrides: &[String]) -> Result<T> {
+pub fn load<T: DeserializeOwned + Validate>(path: &Path, overrides: &[String]) -> Result<Loaded<T>> {
     let text = std::fs::read_to_string(path).with_context(|| format!("cannot read config file {}", path.display()))?;
     from_str(&text, &path.display().to_string(), overrides)
 }
 
 /// As [`load`], from text; `origin` names the source in messages.
-pub fn from_str<T: DeserializeOwned + Validate>(text: &str, origin: &str, overrides: &[String]) -> Result<T> {
-    let mut value: Value = serde_yaml::from_str(text).map_err(|e| anyhow::anyhow!("{origin}: not valid YAML: {e}"))?;
-    if value.is_null() {
-        value = Value::Mapping(Default::default());
+pub fn from_str<T: DeserializeOwned + Validate>(text: &str, origin: &str, overrides: &[String]) -> Result<Loaded<T>> {
+    let mut tree: Value = serde_yaml::from_str(text).map_err(|e| anyhow::anyhow!("{origin}: not valid YAML: {e}"))?;
+    if tree.is_null() {
+        tree = Value::Mapping(Default::default());
     }
     for o in overrides {
-        apply_override(&mut value, o).with_context(|| format!("{origin}: bad override --set {o}"))?;
+        apply_override(&mut tree, o).with_context(|| format!("{origin}: bad override --set {o}"))?;
     }
-    let de = value;
-    let parsed: T = serde_path_to_error::deserialize(de).map_err(|e| {
+    let cfg = from_tree(tree.clone(), origin, overrides)?;
+    Ok(Loaded { cfg, tree, origin: origin.to_string() })
+}
+
+/// Types and validates a YAML tree; errors name `origin` and the key (and whether `--set` gave it).
+pub fn from_tree<T: DeserializeOwned + Validate>(tree: Value, origin: &str, overrides: &[String]) -> Result<T> {
+    let parsed: T = serde_path_to_error::deserialize(tree).map_err(|e| {
         let key = e.path().to_string();
         let from_set = overrides.iter().any(|o| o.split('=').next().is_some_and(|k| key.starts_with(k)));
         let src = if from_set { " (from --set)" } else { "" };
@@ -430,7 +694,8 @@ pub fn from_str<T: DeserializeOwned + Validate>(text: &str, origin: &str, overri
     Ok(parsed)
 }
 
-/// Sets `a.b.c=value` in a YAML tree, creating mappings on the way.
+/// Sets `a.b.c=value` in a YAML tree, creating mappings on the way. Under `sweep`, the rest of the key is one
+/// axis (`sweep.model.cell=[gru]` replaces the axis `model.cell`, in every grid of a list that has it).
 pub fn apply_override(root: &mut Value, spec: &str) -> Result<()> {
     let Some((key, raw)) = spec.split_once('=') else {
         bail!("expected KEY=VALUE, e.g. train.epochs=3");
@@ -440,13 +705,53 @@ pub fn apply_override(root: &mut Value, spec: &str) -> Result<()> {
         bail!("empty key in `{spec}`: expected dotted keys like train.epochs");
     }
     let value: Value = serde_yaml::from_str(raw).unwrap_or_else(|_| Value::String(raw.to_string()));
+    if let Some(axis) = key.strip_prefix("sweep.") {
+        let Value::Mapping(top) = root else { bail!("the config is not a mapping") };
+        let axis_key = Value::String(axis.to_string());
+        match top.entry(Value::String("sweep".into())).or_insert(Value::Mapping(Mapping::new())) {
+            Value::Mapping(m) => {
+                m.insert(axis_key, value);
+            }
+            Value::Sequence(blocks) => {
+                let mut hit = false;
+                for b in blocks.iter_mut() {
+                    if let Value::Mapping(m) = b {
+                        if let Some(slot) = m.get_mut(&axis_key) {
+                            *slot = value.clone();
+                            hit = true;
+                        }
+                    }
+                }
+                if !hit {
+                    bail!("`{key}`: no grid of the sweep list has the axis `{axis}`");
+                }
+            }
+            Value::Null => {
+                let mut m = Mapping::new();
+                m.insert(axis_key, value);
+                top.insert(Value::String("sweep".into()), Value::Mapping(m));
+            }
+            other => bail!("`sweep` is a {}, not a mapping of axes", kind_name(other)),
+        }
+        return Ok(());
+    }
+    set_path(root, key, value)
+}
+
+/// Sets the dotted `key` to `value` in `root`, creating mappings on the way.
+pub fn set_path(root: &mut Value, key: &str, value: Value) -> Result<()> {
     let mut node = root;
     for part in key.split('.') {
         let map = match node {
             Value::Mapping(m) => m,
+            Value::Null => {
+                *node = Value::Mapping(Mapping::new());
+                let Value::Mapping(m) = node else { unreachable!() };
+                m
+            }
             other => bail!("`{key}`: `{part}` is inside a {}, not a section", kind_name(other)),
         };
-        node = map.entry(Value::String(part.to_string())).or_insert(Value::Mapping(Default::default()));
+        node = map.entry(Value::String(part.to_string())).or_insert(Value::Null);
     }
     *node = value;
     Ok(())
@@ -494,7 +799,7 @@ mod tests {
     #[test]
     fn overrides_and_messages() {
         let c: Cfg =
-            from_str("model: {hidden: 8}", "x.yaml", &["train.epochs=3".into(), "model.cell=gru".into()]).unwrap();
+            from_str("model: {hidden: 8}", "x.yaml", &["train.epochs=3".into(), "model.cell=gru".into()]).unwrap().cfg;
         assert_eq!((c.model.hidden, c.train.epochs, c.model.cell), (8, 3, CellKind::Gru));
         let e = err("train: {epocs: 3}", &[]);
         assert!(e.contains("x.yaml") && e.contains("unknown field `epocs`") && e.contains("epochs"), "{e}");
@@ -506,5 +811,48 @@ mod tests {
         assert!(e.contains("model.hidden = 0: must be > 0") && e.contains("model.layers = -1: must be > 0"), "{e}");
         let e = err("", &["train"]);
         assert!(e.contains("KEY=VALUE"), "{e}");
+    }
+
+    #[test]
+    fn one_config_shape_with_a_grid_and_an_own_section() {
+        #[derive(Clone, Debug, Default, Serialize, Deserialize)]
+        #[serde(deny_unknown_fields, default)]
+        struct Own {
+            samples: usize,
+        }
+        impl Validate for Own {
+            fn validate(&self, c: &mut Checker) {
+                c.positive("sampling.samples", self.samples);
+            }
+        }
+        impl Options for Own {
+            const KEY: &'static str = "sampling";
+        }
+        #[derive(Clone, Debug, Default, Serialize, Deserialize)]
+        #[serde(deny_unknown_fields, default)]
+        struct D {
+            length: usize,
+        }
+        impl Validate for D {
+            fn validate(&self, _: &mut Checker) {}
+        }
+        type C = Config<D, Own>;
+        let text = "data: {length: 5}\nsampling: {samples: 3}\nsweep:\n  model.cell: [rnn, gru]\n  variant: {base: {}, bi: {model.bidirectional: true}}\n";
+        let l = from_str::<C>(text, "x.yaml", &["sweep.train.seed=[0, 1]".into()]).unwrap();
+        assert_eq!((l.cfg.data.length, l.cfg.own.samples), (5, 3));
+        let axes = &l.cfg.sweep.blocks[0];
+        assert_eq!(axes.iter().map(|a| a.key.as_str()).collect::<Vec<_>>(), ["model.cell", "variant", "train.seed"]);
+        assert!(axes[1].named() && !axes[0].named());
+        // Round trip through YAML.
+        let again: C = serde_yaml::from_str(&to_yaml(&l.cfg).unwrap()).unwrap();
+        assert_eq!(again.sweep, l.cfg.sweep);
+        let e = format!("{:#}", from_str::<C>("sampling: {samples: 0}", "x.yaml", &[]).unwrap_err());
+        assert!(e.contains("sampling.samples = 0: must be > 0"), "{e}");
+        let e = format!("{:#}", from_str::<C>("samplin: {}", "x.yaml", &[]).unwrap_err());
+        assert!(e.contains("unknown field `samplin`") && e.contains("`sampling`"), "{e}");
+        let e = format!("{:#}", from_str::<C>("sweep: {model.cell: rnn}", "x.yaml", &[]).unwrap_err());
+        assert!(e.contains("sweep.model.cell: expected a list of values"), "{e}");
+        let e = format!("{:#}", from_str::<C>("sampling: {samples: 2, x: 1}", "x.yaml", &[]).unwrap_err());
+        assert!(e.contains("key `sampling.x`") && e.contains("unknown field `x`"), "{e}");
     }
 }

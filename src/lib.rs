@@ -1,19 +1,22 @@
 //! rnnlab: vanilla RNN, GRU and LSTM on libtorch, and the experiments that show how they remember.
 //!
-//! Data flow: [`config`] → [`data`] → [`model`] → [`train`] (+ [`probe`]) → [`run`] folders → [`plot`].
+//! Layers, each using only those above it: [`stats`], [`rng`], [`progress`], [`files`] → [`config`] → [`cli`] → [`data`] →
+//! [`model`] → [`results`] → [`train`] → [`probe`] → [`plot`] → [`charts`] → [`sample`] → [`sweep`] →
+//! [`experiments`] → [`report`].
 pub mod charts;
-pub mod checkpoint;
 pub mod cli;
 pub mod config;
 pub mod data;
-pub mod experiment;
-pub mod metrics;
+pub mod experiments;
+pub mod files;
 pub mod model;
 pub mod plot;
 pub mod probe;
 pub mod progress;
 pub mod report;
+pub mod results;
 pub mod rng;
-pub mod run;
 pub mod sample;
+pub mod stats;
+pub mod sweep;
 pub mod train;

@@ -681,17 +681,6 @@ fn draw_text<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, t: &ColouredText
     Ok(())
 }
 
-/// Mean and sample standard deviation.
-pub fn mean_std(v: &[f64]) -> (f64, f64) {
-    let n = v.len() as f64;
-    if v.is_empty() {
-        return (f64::NAN, f64::NAN);
-    }
-    let m = v.iter().sum::<f64>() / n;
-    let s = if v.len() > 1 { (v.iter().map(|x| (x - m).powi(2)).sum::<f64>() / (n - 1.0)).sqrt() } else { 0.0 };
-    (m, s)
-}
-
 #[cfg(test)]
 mod tests {
     use super::tick;

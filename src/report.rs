@@ -3,7 +3,7 @@
 //!
 //! The page checks itself when opened: a small script counts images that failed to load and tables without
 //! rows and writes the counts into `#selfcheck` (the browser test reads them).
-use crate::run::{list_runs, Meta};
+use crate::results::{list_runs, Meta};
 use anyhow::{Context, Result};
 use std::collections::BTreeMap;
 use std::fmt::Write;
@@ -200,7 +200,7 @@ fn table(path: &Path) -> Result<String> {
                 // Equal over the runs (sizes, counts, epochs): the value alone.
                 _ if nums.iter().all(|v| (v - nums[0]).abs() <= 1e-9 * nums[0].abs().max(1.0)) => fmt_num(nums[0]),
                 _ => {
-                    let (m, s) = crate::plot::mean_std(&nums);
+                    let (m, s) = crate::stats::mean_std(&nums);
                     format!("{} ± {}", fmt_num(m), fmt_num(s))
                 }
             };
@@ -318,9 +318,9 @@ window.addEventListener('load', () => {{
 </script>
 </body></html>
 "#,
-        generated = crate::run::now(),
+        generated = crate::results::now(),
         root = esc(&root.display().to_string()),
     );
-    crate::run::write_atomic(&root.join("index.html"), html.as_bytes())?;
+    crate::results::write_atomic(&root.join("index.html"), html.as_bytes())?;
     Ok(found)
 }

@@ -1,67 +1,40 @@
 //! The one training loop, for every experiment.
 //!
 //! Per step: forward, backward, global gradient norm before and after clipping, optimiser step. Every
-//! `log_every` steps the step statistics are read back in one host sync, checked for NaN/Inf and logged.
-//! Per epoch: train (running) and val/test loss and accuracy → `metrics.csv`; best validation loss →
-//! kept weights (early stopping, checkpoint). With `train.average`, val/test are evaluated (and kept) with a
-//! moving average of the weights, while training continues from the live ones. A non-finite loss ends the run
+//! `log_every` steps the step statistics are read back in one host sync, checked for NaN/Inf and handed to the
+//! run (`steps.csv`). Per epoch: train (running) and val/test loss and accuracy → the run (`metrics.csv`); best
+//! validation loss → kept weights (early stopping). With `train.average`, val/test are evaluated (and kept) with
+//! a moving average of the weights, while training continues from the live ones. A non-finite loss ends the run
 //! as `diverged`, keeping everything written so far.
 use crate::config::{BestBy, OptimizerKind, TrainConfig};
-use crate::data::{Dataset, Split};
+use crate::data::{Batch, Dataset, Split};
 use crate::model::Objective;
 use crate::progress;
+use crate::results::rows::StepRow;
+use crate::results::{RunDir, Status};
 use crate::rng::Rng;
-use crate::run::{RunDir, Status};
 use anyhow::Result;
-use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::time::Instant;
 use tch::{nn, nn::OptimizerConfig, Device, Kind, Tensor};
-
-/// A row of `metrics.csv`: one epoch and split.
-#[derive(Clone, Debug, Serialize, Deserialize)]
-pub struct MetricRow {
-    pub experiment: String,
-    pub run: String,
-    pub model: String,
-    pub variant: String,
-    pub seed: u64,
-    pub epoch: usize,
-    pub step: usize,
-    pub split: String,
-    pub loss: f64,
-    pub acc: f64,
-    /// `ok`, or `diverged` on the row of the epoch where the loss became NaN/Inf.
-    pub status: String,
-}
-
-/// A row of `steps.csv`: one optimiser step.
-#[derive(Clone, Debug, Serialize, Deserialize)]
-pub struct StepRow {
-    pub step: usize,
-    pub epoch: usize,
-    pub loss: f64,
-    pub grad_norm: f64,
-    pub grad_norm_clipped: f64,
-}
 
 /// How a run ended and its final numbers (also stored in `meta.yaml` under `result`).
 #[derive(Debug)]
 pub struct Outcome {
     pub status: Status,
     pub steps: usize,
-    pub rows: Vec<MetricRow>,
     pub result: BTreeMap<String, f64>,
 }
 
-/// Called with the step count and `true` at init (step 0) and after the last step, and with `false` every
-/// `every` steps in between (never when `every` is 0).
+/// Called with the step count, `true` at init (step 0) and after the last step, `false` every `every` steps in
+/// between (never when `every` is 0), and the run to record into.
 pub struct StepHook<'a> {
     pub every: usize,
-    pub call: &'a mut dyn FnMut(usize, bool) -> Result<()>,
+    pub call: &'a mut dyn FnMut(usize, bool, &mut RunDir) -> Result<()>,
 }
 
-/// Trains `model` (whose variables live in `vs`) on `data` and records everything in `run`.
+/// Trains `model` (whose variables live in `vs`) on `data` and records everything in `run`. With
+/// `cfg.epochs == 0` nothing is trained: the hooks run at step 0 and the splits are evaluated as initialised.
 pub fn fit(
     model: &dyn Objective,
     vs: &nn::VarStore,
@@ -72,23 +45,18 @@ pub fn fit(
     mut hook: Option<StepHook>,
 ) -> Result<Outcome> {
     let device = vs.device();
+    let streams = data.shape.streams;
+    if streams > 0 && (cfg.shuffle || cfg.bucket || cfg.batch_size != streams) {
+        anyhow::bail!(
+            "the data is cut into {streams} streams whose state carries from batch to batch: set train.batch_size: \
+             {streams}, train.shuffle: false and train.bucket: false (got {}, {}, {})",
+            cfg.batch_size,
+            cfg.shuffle,
+            cfg.bucket
+        );
+    }
     let mut stepper = Stepper::new(vs, cfg, lr)?;
     let vars = vs.trainable_variables();
-    let label = |epoch, step, split: &str, loss, acc, status: &str| MetricRow {
-        experiment: run.meta.experiment.clone(),
-        run: run.meta.run.clone(),
-        model: run.meta.tags.get("model").cloned().unwrap_or_default(),
-        variant: run.meta.tags.get("variant").cloned().unwrap_or_default(),
-        seed: run.meta.seed,
-        epoch,
-        step,
-        split: split.into(),
-        loss,
-        acc,
-        status: status.into(),
-    };
-    let mut rows: Vec<MetricRow> = Vec::new();
-    let mut step_rows: Vec<StepRow> = Vec::new();
     let mut rng = Rng::derived(run.meta.seed, "batches");
     let per_epoch = data.train.len().div_ceil(cfg.batch_size);
     let pb = progress::bar((per_epoch * cfg.epochs) as u64, &run.meta.run);
@@ -97,7 +65,7 @@ pub fn fit(
     let mut since_best = 0;
     let mut average = (cfg.average > 0.0).then(|| tch::no_grad(|| copies(&vars)));
     if let Some(h) = hook.as_mut() {
-        (h.call)(0, true)?;
+        (h.call)(0, true, run)?;
     }
     let mut status = Status::Finished;
     let mut message = None;
@@ -133,7 +101,7 @@ pub fn fit(
                 let mut bad = None;
                 for (k, (v, n)) in host.chunks(4).zip(&counts).enumerate() {
                     let loss = v[0] / n;
-                    step_rows.push(StepRow { step: first + k, epoch, loss, grad_norm: v[2], grad_norm_clipped: v[3] });
+                    run.step(StepRow { step: first + k, epoch, loss, grad_norm: v[2], grad_norm_clipped: v[3] });
                     loss_sum += v[0];
                     correct += v[1];
                     count += n;
@@ -146,7 +114,7 @@ pub fn fit(
                 pb.set_position(step as u64);
                 pb.set_message(format!("epoch {epoch} loss {:.4}", loss_sum / count.max(1.0)));
                 if let Some((at, loss)) = bad {
-                    rows.push(label(epoch, at, "train", loss, correct / count, "diverged"));
+                    run.metric(epoch, at, "train", loss, correct / count, "diverged");
                     status = Status::Diverged;
                     message = Some(format!("loss became {loss} at step {at} (epoch {epoch}); run stopped"));
                     train_s += t0.elapsed().as_secs_f64();
@@ -154,11 +122,11 @@ pub fn fit(
                 }
             }
             if let Some(h) = hook.as_mut().filter(|h| h.every > 0 && step % h.every == 0) {
-                (h.call)(step, false)?;
+                (h.call)(step, false, run)?;
             }
         }
         train_s += t0.elapsed().as_secs_f64();
-        rows.push(label(epoch, step, "train", loss_sum / count, correct / count, "ok"));
+        run.metric(epoch, step, "train", loss_sum / count, correct / count, "ok");
         let mut line =
             format!("{} epoch {epoch:>3}: train loss {:.4} acc {:.4}", run.meta.run, loss_sum / count, correct / count);
         // Evaluated (and kept, if best) with the averaged weights; training goes on from the live ones.
@@ -171,19 +139,18 @@ pub fn fit(
         });
         let val = data.val.as_ref().map(|v| evaluate(model, v, cfg.batch_size, device));
         if let Some((l, a)) = val {
-            rows.push(label(epoch, step, "val", l, a, "ok"));
+            run.metric(epoch, step, "val", l, a, "ok");
             line += &format!(" | val loss {l:.4} acc {a:.4}");
         }
         if cfg.test_each_epoch {
             if let Some(t) = &data.test {
                 let (l, a) = evaluate(model, t, cfg.batch_size, device);
-                rows.push(label(epoch, step, "test", l, a, "ok"));
+                run.metric(epoch, step, "test", l, a, "ok");
                 line += &format!(" | test acc {a:.4}");
             }
         }
         progress::line(&pb, &line);
-        run.write_csv("metrics.csv", &rows)?;
-        run.write_csv("steps.csv", &step_rows)?;
+        run.flush()?;
         // Best epoch by validation loss or accuracy (training split when there is no validation split).
         let (loss, acc) = val.unwrap_or((loss_sum / count, correct / count));
         if !loss.is_finite() {
@@ -221,18 +188,24 @@ pub fn fit(
     }
     pb.finish_and_clear();
     if let Some(h) = hook.as_mut() {
-        (h.call)(step, true)?;
+        (h.call)(step, true, run)?;
     }
-    run.write_csv("metrics.csv", &rows)?;
-    run.write_csv("steps.csv", &step_rows)?;
+    run.flush()?;
     let mut result = BTreeMap::new();
     result.insert("steps".into(), step as f64);
     result.insert("train_s".into(), train_s);
     result.insert("train_seq_per_s".into(), seqs as f64 / train_s.max(1e-9));
     result.insert("n_params".into(), crate::model::n_params(vs) as f64);
-    if let Some((_, best_epoch, weights)) = best.filter(|_| status == Status::Finished) {
-        tch::no_grad(|| load(&vars, &weights));
-        result.insert("best_epoch".into(), best_epoch as f64);
+    // The kept weights (the best epoch's; the initial ones when nothing was trained) on val and test.
+    let kept = match best {
+        Some((_, best_epoch, weights)) if status == Status::Finished => {
+            tch::no_grad(|| load(&vars, &weights));
+            result.insert("best_epoch".into(), best_epoch as f64);
+            true
+        }
+        _ => cfg.epochs == 0,
+    };
+    if kept {
         let mut put = |split: &Option<Split>, name: &str| {
             if let Some(s) = split {
                 let (l, a) = evaluate(model, s, cfg.batch_size, device);
@@ -242,19 +215,14 @@ pub fn fit(
         };
         put(&data.val, "val");
         put(&data.test, "test");
-        if cfg.checkpoint {
-            let tmp = run.path.join("model.tmp.safetensors");
-            vs.save(&tmp)?;
-            std::fs::rename(&tmp, run.path.join("model.safetensors"))?;
-        }
     }
-    if let Some(r) = rows.iter().rev().find(|r| r.split == "train") {
+    if let Some(r) = run.metrics().iter().rev().find(|r| r.split == "train") {
         result.insert("train_loss".into(), r.loss);
         result.insert("train_acc".into(), r.acc);
     }
     run.meta.result.extend(result.clone());
     run.finish(status, message)?;
-    Ok(Outcome { status, steps: step, rows, result })
+    Ok(Outcome { status, steps: step, result })
 }
 
 fn copies(vars: &[Tensor]) -> Vec<Tensor> {
@@ -267,6 +235,9 @@ fn load(vars: &[Tensor], values: &[Tensor]) {
         v.shallow_clone().copy_(w);
     }
 }
+
+/// The phases of one training step, as [`Stepper::step_timed`] reports them.
+pub const PHASES: [&str; 4] = ["forward + loss", "backward", "grad norm / clip", "optimiser step"];
 
 /// One optimiser step at a time: forward, backward, clipping, update. Shared by [`fit`] and the benchmark.
 pub struct Stepper {
@@ -292,12 +263,26 @@ impl Stepper {
 
     /// Trains on one batch. Returns, as device scalars (no host sync), `[loss × items, correct, gradient norm
     /// before clipping, after clipping]`, and the number of items.
-    pub fn step(&mut self, model: &dyn Objective, batch: &crate::data::Batch) -> ([Tensor; 4], f64) {
+    pub fn step(&mut self, model: &dyn Objective, batch: &Batch) -> ([Tensor; 4], f64) {
+        self.step_timed(model, batch, &mut |_| {})
+    }
+
+    /// As [`step`](Self::step), calling `lap` with the name of each phase as it ends: [`PHASES`] in order.
+    pub fn step_timed(
+        &mut self,
+        model: &dyn Objective,
+        batch: &Batch,
+        lap: &mut dyn FnMut(&'static str),
+    ) -> ([Tensor; 4], f64) {
         let s = model.stats(batch, true);
+        lap(PHASES[0]);
         self.opt.zero_grad();
         s.loss.backward();
+        lap(PHASES[1]);
         let (norm, clipped) = clip_grad_norm(&self.vars, self.clip);
+        lap(PHASES[2]);
         self.opt.step();
+        lap(PHASES[3]);
         let n = s.count as f64;
         let d = |t: Tensor| t.to_kind(Kind::Double);
         ([d(s.loss.detach()) * n, d(s.correct), d(norm), d(clipped)], n)

@@ -1,10 +1,13 @@
 //! IMDB: readers, tokeniser, vocabulary, min_len counts on the real data, sweep resume and sharding.
 mod common;
+use rnnlab::config;
 use rnnlab::data::imdb::{self, check_official_counts, read_reviews, Encoded, ImdbConfig, Mode};
 use rnnlab::data::Refused;
+use rnnlab::experiments::imdb_sweep::ImdbSweep;
+use rnnlab::results::read_meta;
+use rnnlab::sweep::{run, Cfg, RunOptions};
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 /// A small aclImdb-layout folder and the same as .tar.gz: `n` reviews per (split, label).
 fn fixture(dir: &Path, n: usize) -> (PathBuf, PathBuf) {
@@ -110,20 +113,31 @@ fn min_len_counts_on_the_real_data_match_the_readme() {
     assert!(ds.train.lengths.iter().all(|&l| l == 500) && ds.train.len() + ds.val.unwrap().len() > 1500);
 }
 
-fn sweep(out: &Path, data: &Path, extra: &[&str]) -> (bool, String) {
-    let o = Command::new(env!("CARGO_BIN_EXE_sweep"))
-        .args(["--config", concat!(env!("CARGO_MANIFEST_DIR"), "/configs/imdb_sweep.yaml"), "--out"])
-        .arg(out)
-        .arg("--set")
-        .arg(format!("data.path={}", data.display()))
-        .arg("--set")
-        .arg(format!("data.cache_dir={}", out.join("cache").display()))
-        .args(["--set", "sweep.lengths=[5,12]", "--set", "sweep.seeds=[0]", "--set", "sweep.cells=[rnn]"])
-        .args(["--set", "sweep.modes=[truncate,min_len]", "--set", "data.min_examples=10", "--set", "train.epochs=1"])
-        .args(extra)
-        .output()
-        .unwrap();
-    (o.status.success(), String::from_utf8_lossy(&o.stderr).to_string())
+/// The IMDB sweep through the library on the fixture: RNN and the bag of words, two modes, L = 5 and 12,
+/// 1 epoch; `extra` overrides, `shard`/`merge_only` as the CLI passes them.
+fn sweep(
+    out: &Path,
+    data: &Path,
+    extra: &[&str],
+    shard: Option<(usize, usize)>,
+    merge_only: bool,
+) -> anyhow::Result<()> {
+    let mut sets: Vec<String> = [
+        format!("data.path={}", data.display()),
+        format!("data.cache_dir={}", out.join("cache").display()),
+        "sweep.data.length=[5,12]".into(),
+        "sweep.train.seed=[0]".into(),
+        "sweep.model={rnn: {model.cell: rnn}, bow: {model.kind: bow, train.lr: 0.05}}".into(),
+        "sweep.data.mode=[truncate,min_len]".into(),
+        "data.min_examples=10".into(),
+        "train.epochs=1".into(),
+    ]
+    .to_vec();
+    sets.extend(extra.iter().map(|e| e.to_string()));
+    let path = Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/configs/imdb_sweep.yaml"));
+    let loaded = config::load::<Cfg<ImdbSweep>>(path, &sets)?;
+    let opts = RunOptions { shard, merge_only, ..Default::default() };
+    run(&mut ImdbSweep, &loaded, &sets, out, &opts)
 }
 
 #[test]
@@ -131,8 +145,7 @@ fn sweep_resumes_skips_finished_runs_and_merges_shards() {
     let dir = tempfile::tempdir().unwrap();
     let (_, archive) = fixture(dir.path(), 20);
     let out = dir.path().join("results");
-    let (ok, err) = sweep(&out, &archive, &[]);
-    assert!(ok, "{err}");
+    sweep(&out, &archive, &[], None, false).unwrap();
     let runs = out.join("sweep_imdb");
     let csv = std::fs::read_to_string(runs.join("sweep.csv")).unwrap();
     // 2 modes × 2 lengths × (rnn + bow); reviews have 12-13 tokens, so min_len at L=12 keeps all, L=5 too.
@@ -140,19 +153,20 @@ fn sweep_resumes_skips_finished_runs_and_merges_shards() {
     assert!(csv.lines().next().unwrap().contains("n_train") && csv.contains("min_len"), "{csv}");
     assert_eq!(csv.matches(",bow,").count(), 4, "the bag-of-words runs are labelled bow: {csv}");
     // Interrupt one run: it is redone, the others are reused untouched.
-    let victim = runs.join("truncate-L12-rnn-s0/meta.yaml");
-    let before = std::fs::read_to_string(runs.join("truncate-L5-rnn-s0/meta.yaml")).unwrap();
+    let victim = runs.join("truncate-rnn-L12-s0/meta.yaml");
+    let before = std::fs::read_to_string(runs.join("truncate-rnn-L5-s0/meta.yaml")).unwrap();
     let text = std::fs::read_to_string(&victim).unwrap().replace("status: finished", "status: running");
     std::fs::write(&victim, text).unwrap();
-    let (ok, err) = sweep(&out, &archive, &[]);
-    assert!(ok, "{err}");
-    assert_eq!(err.matches("reusing it").count(), 7, "{err}");
-    assert!(std::fs::read_to_string(&victim).unwrap().contains("status: finished"));
-    assert_eq!(before, std::fs::read_to_string(runs.join("truncate-L5-rnn-s0/meta.yaml")).unwrap());
+    let started = read_meta(victim.parent().unwrap()).unwrap().started;
+    sweep(&out, &archive, &[], None, false).unwrap();
+    let redone = read_meta(victim.parent().unwrap()).unwrap();
+    assert!(redone.status.is_complete() && redone.pid == std::process::id());
+    assert!(std::fs::read_to_string(&victim).unwrap().contains("status: finished"), "{started}");
+    assert_eq!(before, std::fs::read_to_string(runs.join("truncate-rnn-L5-s0/meta.yaml")).unwrap());
     // Shards on two "machines", then merged.
     let (a, b) = (dir.path().join("a"), dir.path().join("b"));
-    assert!(sweep(&a, &archive, &["--shard", "1/2"]).0);
-    assert!(sweep(&b, &archive, &["--shard", "2/2"]).0);
+    sweep(&a, &archive, &[], Some((1, 2)), false).unwrap();
+    sweep(&b, &archive, &[], Some((2, 2)), false).unwrap();
     let merged = dir.path().join("merged/sweep_imdb");
     std::fs::create_dir_all(&merged).unwrap();
     for part in [&a, &b] {
@@ -163,13 +177,10 @@ fn sweep_resumes_skips_finished_runs_and_merges_shards() {
             }
         }
     }
-    let (ok, err) = sweep(&dir.path().join("merged"), &archive, &["--merge-only"]);
-    assert!(ok, "{err}");
+    sweep(&dir.path().join("merged"), &archive, &[], None, true).unwrap();
     let merged_csv = std::fs::read_to_string(merged.join("sweep.csv")).unwrap();
     assert_eq!(merged_csv.lines().count(), 1 + 8);
     assert!(merged.join("accuracy_vs_length_truncate.png").exists());
-    let (ok, err) = sweep(&out, &archive, &["--shard", "3/2"]);
-    assert!(!ok && err.contains("--shard 3/2"), "{err}");
 }
 
 #[test]
@@ -177,9 +188,9 @@ fn min_len_points_below_the_minimum_are_refused_not_failed() {
     let dir = tempfile::tempdir().unwrap();
     let (_, archive) = fixture(dir.path(), 20);
     let out = dir.path().join("results");
-    let (ok, err) = sweep(&out, &archive, &["--set", "sweep.lengths=[40]", "--set", "sweep.modes=[min_len]"]);
-    assert!(ok, "{err}");
-    assert!(err.contains("refused") && err.contains("only 0 training"), "{err}");
+    sweep(&out, &archive, &["sweep.data.length=[40]", "sweep.data.mode=[min_len]"], None, false).unwrap();
     let csv = std::fs::read_to_string(out.join("sweep_imdb/sweep.csv")).unwrap();
     assert!(csv.lines().skip(1).all(|l| l.contains(",refused,")), "{csv}");
+    let meta = read_meta(&out.join("sweep_imdb/min_len-rnn-L40-s0")).unwrap();
+    assert!(meta.message.unwrap().contains("only 0 training"));
 }

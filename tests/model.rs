@@ -1,11 +1,11 @@
 //! The recurrent layers: fused = unrolled, agreement with PyTorch, shapes, and the last-real-step readout.
-use rnnlab::config::{CellKind, InitConfig, InputKind, ModelConfig};
+use rnnlab::config::{CellKind, Impl, InitConfig, InputKind, ModelConfig};
 
 fn spec(cell: CellKind, hidden: i64, layers: i64, bidirectional: bool) -> ModelConfig {
     ModelConfig { cell, hidden, layers, bidirectional, ..Default::default() }
 }
-use rnnlab::data::{Batch, Example, Pad, Split};
-use rnnlab::model::{Classifier, Impl, Recurrent, Spans};
+use rnnlab::data::{Batch, Example, Pad, Spans, Split};
+use rnnlab::model::{Classifier, Recurrent};
 use serde::Deserialize;
 use std::collections::HashMap;
 use tch::{nn, Device, Kind, Tensor};
@@ -48,7 +48,7 @@ fn fused_equals_unrolled_for_every_cell_and_shape() {
                 let s = spans(&[7, 4, 1]);
                 let dirs = if bi { 2 } else { 1 };
                 let probe = Tensor::randn([3, 7, 6 * dirs], (kind, Device::Cpu));
-                let (of, gf) = run(&vs, &r, &x, &s, &probe, Impl::Fused);
+                let (of, gf) = run(&vs, &r, &x, &s, &probe, Impl::Libtorch);
                 let (ou, gu) = run(&vs, &r, &x, &s, &probe, Impl::Unrolled);
                 assert_eq!(of.size(), vec![3, 7, 6 * dirs]);
                 let d = max_abs(&of, &ou);
@@ -123,7 +123,7 @@ fn outputs_and_gradients_equal_pytorch() {
             .lt_tensor(&lens.unsqueeze(1))
             .to_kind(Kind::Double)
             .unsqueeze(2);
-        for imp in [Impl::Fused, Impl::Unrolled] {
+        for imp in [Impl::Libtorch, Impl::Unrolled] {
             for v in vs.trainable_variables() {
                 let mut g = v.grad();
                 if g.defined() {
@@ -222,7 +222,7 @@ fn stacked_shapes_and_parameter_counts() {
                 let vs = nn::VarStore::new(Device::Cpu);
                 let r = Recurrent::new(&vs.root(), 7, &spec(cell, 8, layers, bi));
                 let dirs = if bi { 2 } else { 1 };
-                let out = r.forward(&Tensor::zeros([2, 9, 7], (Kind::Float, Device::Cpu)), None, false, Impl::Fused);
+                let out = r.forward(&Tensor::zeros([2, 9, 7], (Kind::Float, Device::Cpu)), None, false, Impl::Libtorch);
                 assert_eq!(out.size(), vec![2, 9, 8 * dirs]);
                 let g = cell.gates() * 8;
                 let per_dir = |inp: i64| g * inp + g * 8 + 2 * g;

@@ -78,7 +78,7 @@ fn predict_prints_the_top_3_languages_with_probabilities() {
         .arg(out.path())
         .arg("--set")
         .arg(format!("data.dir={}", names.display()))
-        .args(["--set", "sweep.cells=[gru]", "--set", "sweep.seeds=[0]", "--set", "train.epochs=2"])
+        .args(["--set", "sweep.model.cell=[gru]", "--set", "sweep.train.seed=[0]", "--set", "train.epochs=2"])
         .output()
         .unwrap();
     assert!(train.status.success(), "{}", String::from_utf8_lossy(&train.stderr));

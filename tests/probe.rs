@@ -1,11 +1,11 @@
 //! The gradient probe: finite differences, an exactly solvable recurrence, the CSV schema, clipping logs.
 mod common;
+use rnnlab::config::Impl;
 use rnnlab::config::{CellKind, ModelConfig};
-use rnnlab::data::synthetic::SyntheticConfig;
-use rnnlab::data::{Example, Pad, Split};
-use rnnlab::experiment::{train_point, Hooks};
-use rnnlab::model::{Classifier, Impl, Spans};
+use rnnlab::data::{Example, Pad, Spans, Split};
+use rnnlab::model::Classifier;
 use rnnlab::probe::{self, grads_wrt, norms_by_distance, probe_loss};
+use rnnlab::stats::decay_fit;
 use tch::{nn, Device, Kind, Tensor};
 
 #[test]
@@ -23,7 +23,7 @@ fn input_gradients_match_finite_differences_in_f64() {
         assert_eq!(g.size(), vec![2, 5, 3]);
         let x = model.embed(&batch.tokens).detach();
         let loss_at = |x: &Tensor| {
-            probe_loss(&model.logits_from(x, &batch, false, Impl::Fused), &batch.targets).double_value(&[])
+            probe_loss(&model.logits_from(x, &batch, false, Impl::Libtorch), &batch.targets).double_value(&[])
         };
         let eps = 1e-6;
         for (b, t, f) in [(0, 0, 0), (0, 2, 1), (0, 4, 2), (1, 0, 1), (1, 2, 0)] {
@@ -69,17 +69,17 @@ fn linear_recurrence_gives_powers_of_w() {
         assert!((norm - expected).abs() < 1e-12, "distance {d}: {norm} vs w^{d} = {expected}");
     }
     assert_eq!(norms_by_distance(&g, &batch).len(), t_len as usize);
-    let (slope, r2) = probe::decay_fit(&norms_by_distance(&g, &batch));
+    let (slope, r2) = decay_fit(&norms_by_distance(&g, &batch));
     assert!((slope - w.log10()).abs() < 1e-12 && (r2 - 1.0).abs() < 1e-12);
 }
 
 #[test]
 fn grad_norms_csv_schema_and_clipping_log() {
     let dir = tempfile::tempdir().unwrap();
-    let data = SyntheticConfig { length: 8, n_train: 200, n_val: 50, n_test: 50, ..Default::default() };
-    let mut p = common::point(dir.path(), "r", CellKind::Gru, 2, true);
-    (p.train.lr, p.train.clip, p.probe.every) = (0.05, Some(0.5), 7);
-    let meta = train_point(p, &mut || Ok(data.dataset(0)), Hooks::default()).unwrap();
+    let mut p = common::point("r", CellKind::Gru, 2, true);
+    (p.cfg.data.length, p.cfg.data.n_train, p.cfg.data.n_val, p.cfg.data.n_test) = (8, 200, 50, 50);
+    (p.cfg.train.lr, p.cfg.train.clip, p.cfg.probe.every) = (0.05, Some(0.5), 7);
+    let meta = common::train(dir.path(), &p, false).unwrap();
     assert!(meta.result["probe_s"] > 0.0);
     let text = std::fs::read_to_string(dir.path().join("t/r/grad_norms.csv")).unwrap();
     let mut lines = text.lines();

@@ -22,7 +22,7 @@ fn report_page_loads_every_image_and_fills_every_table() {
     let demo_cfg = concat!(env!("CARGO_MANIFEST_DIR"), "/configs/demo.yaml");
     let small = [
         "--set",
-        "sweep.lengths=[5,12]",
+        "sweep.data.length=[5,12]",
         "--set",
         "train.epochs=2",
         "--set",

@@ -1,28 +1,22 @@
 //! The training loop and run folders: learning, reproducibility, divergence, reuse of finished runs.
 mod common;
-use common::point;
+use common::{point, train};
 use rnnlab::config::CellKind;
-use rnnlab::data::synthetic::SyntheticConfig;
 use rnnlab::data::{Batch, Dataset};
-use rnnlab::experiment::{train_point, Hooks};
+use rnnlab::experiments::demo::Demo;
 use rnnlab::model::{Classifier, Objective, Stats};
-use rnnlab::run::{read_meta, Opened, RunDir, Status};
+use rnnlab::results::{read_meta, Meta, Opened, RunDir, Status};
+use rnnlab::sweep::{run_point, Cfg, Experiment, RunOptions};
 use rnnlab::train::fit;
 use std::cell::Cell;
 use std::collections::BTreeMap;
 use std::path::Path;
 use tch::{nn, Device};
 
-fn data() -> SyntheticConfig {
-    SyntheticConfig { length: 6, n_train: 600, n_val: 100, n_test: 200, ..Default::default() }
-}
-
 #[test]
 fn a_tiny_model_learns_the_shortest_task() {
     let dir = tempfile::tempdir().unwrap();
-    let meta =
-        train_point(point(dir.path(), "gru", CellKind::Gru, 6, false), &mut || Ok(data().dataset(7)), Hooks::default())
-            .unwrap();
+    let meta = train(dir.path(), &point("gru", CellKind::Gru, 6, false), false).unwrap();
     assert_eq!(meta.status, Status::Finished);
     let acc = meta.result["test_acc"];
     assert!(acc > 0.95, "GRU on the L=6 task reached only {acc} (chance is 0.25)");
@@ -36,7 +30,7 @@ fn same_seed_gives_identical_csv_bytes() {
         let o = std::process::Command::new(env!("CARGO_BIN_EXE_demo"))
             .args(["--config", concat!(env!("CARGO_MANIFEST_DIR"), "/configs/demo.yaml"), "--out"])
             .arg(out)
-            .args(["--set", "sweep.lengths=[8]", "--set", "sweep.cells=[lstm]", "--set", "train.epochs=2"])
+            .args(["--set", "sweep.data.length=[8]", "--set", "sweep.model.cell=[lstm]", "--set", "train.epochs=2"])
             .args([
                 "--set",
                 "data.n_train=300",
@@ -47,7 +41,7 @@ fn same_seed_gives_identical_csv_bytes() {
                 "--set",
                 "model.dropout=0.3",
             ])
-            .args(["--set", &format!("sweep.seeds=[{seed}]")])
+            .args(["--set", &format!("sweep.train.seed=[{seed}]")])
             // A fixed thread count: the default shares the cores with other live runs (other tests).
             .args(["--threads", "1"])
             .output()
@@ -92,14 +86,14 @@ impl Objective for NanFrom<'_> {
 #[test]
 fn a_nan_loss_marks_the_run_diverged_and_keeps_what_was_written() {
     let dir = tempfile::tempdir().unwrap();
-    let ds: Dataset = data().dataset(1);
+    let p = point("nan", CellKind::Rnn, 5, false).cfg;
+    let ds: Dataset = p.data.dataset(1);
     let per_epoch = ds.train.len().div_ceil(32); // 19 steps
-    let p = point(dir.path(), "nan", CellKind::Rnn, 5, false);
     let Opened::New(mut run) = RunDir::open(dir.path(), "t", "nan", "x", 1, BTreeMap::new(), false).unwrap() else {
         panic!()
     };
     let vs = nn::VarStore::new(Device::Cpu);
-    let model = Classifier::new(&vs.root(), &p.model, ds.vocab, 4);
+    let model = Classifier::new(&vs.root(), &p.model, ds.shape.vocab, 4);
     let at = per_epoch + 5; // in epoch 2
     let nan = NanFrom { inner: &model, at, step: Cell::new(0) };
     let out = fit(&nan, &vs, &ds, &p.train, 0.01, &mut run, None).unwrap();
@@ -119,76 +113,67 @@ fn a_nan_loss_marks_the_run_diverged_and_keeps_what_was_written() {
     let steps = std::fs::read_to_string(dir.path().join("t/nan/steps.csv")).unwrap();
     assert!(steps.lines().count() > at, "steps.csv lost rows");
     // The next run carries on normally.
-    let meta = train_point(
-        point(dir.path(), "after", CellKind::Gru, 1, false),
-        &mut || Ok(data().dataset(1)),
-        Hooks::default(),
-    )
-    .unwrap();
+    let meta = train(dir.path(), &point("after", CellKind::Gru, 1, false), false).unwrap();
     assert_eq!(meta.status, Status::Finished);
+}
+
+/// The demo experiment, counting the data sets it is asked for (one per run actually trained).
+#[derive(Default)]
+struct Counting {
+    loads: usize,
+}
+
+impl Experiment for Counting {
+    type Data = <Demo as Experiment>::Data;
+    type Own = ();
+    const NAME: &'static str = "t";
+    const CONFIG: &'static str = "";
+    fn columns(&self) -> (Vec<&'static str>, Vec<&'static str>) {
+        Demo.columns()
+    }
+    fn dataset(&mut self, cfg: &Cfg<Self>) -> anyhow::Result<Dataset> {
+        self.loads += 1;
+        Ok(cfg.data.dataset(cfg.train.seed))
+    }
+    fn finish(&mut self, _: &Path, _: &Cfg<Self>, _: &[Meta]) -> anyhow::Result<String> {
+        Ok(String::new())
+    }
+}
+
+fn counted(root: &Path, e: &mut Counting, epochs: usize, overwrite: bool) -> anyhow::Result<Meta> {
+    let p = point("r", CellKind::Gru, epochs, false);
+    run_point(e, &p, root, "t", &RunOptions { overwrite, ..Default::default() })
 }
 
 #[test]
 fn finished_runs_are_reused_and_never_overwritten_silently() {
     let dir = tempfile::tempdir().unwrap();
-    let mut loads = 0;
-    let first = train_point(
-        point(dir.path(), "r", CellKind::Gru, 1, false),
-        &mut || {
-            loads += 1;
-            Ok(data().dataset(7))
-        },
-        Hooks::default(),
-    )
-    .unwrap();
-    let again = train_point(
-        point(dir.path(), "r", CellKind::Gru, 1, false),
-        &mut || {
-            loads += 1;
-            Ok(data().dataset(7))
-        },
-        Hooks::default(),
-    )
-    .unwrap();
-    assert_eq!(loads, 1, "a finished run with the same config must not be redone");
+    let mut e = Counting::default();
+    let first = counted(dir.path(), &mut e, 1, false).unwrap();
+    let again = counted(dir.path(), &mut e, 1, false).unwrap();
+    assert_eq!(e.loads, 1, "a finished run with the same config must not be redone");
     assert_eq!(first.finished, again.finished);
     // Different config: refused, results untouched.
     let before = std::fs::read(dir.path().join("t/r/metrics.csv")).unwrap();
-    let err =
-        train_point(point(dir.path(), "r", CellKind::Gru, 2, false), &mut || Ok(data().dataset(7)), Hooks::default())
-            .unwrap_err();
-    let msg = format!("{err:#}");
+    let msg = format!("{:#}", counted(dir.path(), &mut e, 2, false).unwrap_err());
     assert!(msg.contains("different config") && msg.contains("--overwrite"), "{msg}");
     assert_eq!(before, std::fs::read(dir.path().join("t/r/metrics.csv")).unwrap());
     // With overwrite it is redone.
-    let mut p = point(dir.path(), "r", CellKind::Gru, 2, false);
-    p.overwrite = true;
-    let redone = train_point(p, &mut || Ok(data().dataset(7)), Hooks::default()).unwrap();
+    let redone = counted(dir.path(), &mut e, 2, true).unwrap();
     assert_eq!(redone.result["steps"], 2.0 * 19.0);
     // An interrupted run (status running) is restarted.
     let path = dir.path().join("t/r/meta.yaml");
     let text = std::fs::read_to_string(&path).unwrap().replace("status: finished", "status: running");
     std::fs::write(&path, text).unwrap();
-    let mut restarted = 0;
-    let p = point(dir.path(), "r", CellKind::Gru, 2, false);
-    train_point(
-        p,
-        &mut || {
-            restarted += 1;
-            Ok(data().dataset(7))
-        },
-        Hooks::default(),
-    )
-    .unwrap();
-    assert_eq!(restarted, 1);
+    let loads = e.loads;
+    counted(dir.path(), &mut e, 2, false).unwrap();
+    assert_eq!(e.loads, loads + 1);
     // A run still being written by a live process is left alone.
     let mut other = std::process::Command::new("sleep").arg("30").spawn().unwrap();
     let text = std::fs::read_to_string(&path).unwrap().replace("status: finished", "status: running");
     let pid_line = text.lines().find(|l| l.starts_with("pid:")).unwrap().to_string();
     std::fs::write(&path, text.replace(&pid_line, &format!("pid: {}", other.id()))).unwrap();
-    let err =
-        train_point(point(dir.path(), "r", CellKind::Gru, 2, false), &mut || Ok(data().dataset(7)), Hooks::default())
-            .unwrap_err();
+    let err = counted(dir.path(), &mut e, 2, false).unwrap_err();
     other.kill().unwrap();
     other.wait().unwrap();
     let msg = format!("{err:#}");
@@ -212,9 +197,9 @@ fn lr_decay_shrinks_the_steps_epoch_by_epoch() {
     // mean training losses agree (dropout is off; only the batch order differs). Without decay they do not.
     let train_losses = |decay: f64| -> Vec<f64> {
         let dir = tempfile::tempdir().unwrap();
-        let mut p = point(dir.path(), "r", CellKind::Gru, 3, false);
-        p.train.lr_decay = decay;
-        train_point(p, &mut || Ok(data().dataset(7)), Hooks::default()).unwrap();
+        let mut p = point("r", CellKind::Gru, 3, false);
+        p.cfg.train.lr_decay = decay;
+        train(dir.path(), &p, false).unwrap();
         epochs(&dir.path().join("t/r/metrics.csv")).into_iter().filter(|r| r.0 == "train").map(|r| r.1).collect()
     };
     let frozen = train_losses(1e-9);
@@ -228,9 +213,9 @@ fn weight_averaging_changes_what_is_evaluated_not_how_training_goes() {
     // Train and val losses per epoch, val accuracy of the best epoch (by val loss), val accuracy of the kept weights.
     let run = |average: f64| -> (Vec<f64>, Vec<f64>, f64, f64) {
         let dir = tempfile::tempdir().unwrap();
-        let mut p = point(dir.path(), "r", CellKind::Gru, 4, false);
-        p.train.average = average;
-        let meta = train_point(p, &mut || Ok(data().dataset(7)), Hooks::default()).unwrap();
+        let mut p = point("r", CellKind::Gru, 4, false);
+        p.cfg.train.average = average;
+        let meta = train(dir.path(), &p, false).unwrap();
         let (mut train, mut val, mut best) = (vec![], vec![], (f64::INFINITY, 0f64));
         for (split, loss, acc) in epochs(&dir.path().join("t/r/metrics.csv")) {
             match split.as_str() {

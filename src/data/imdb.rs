@@ -9,7 +9,7 @@
 //!
 //! Ids: 0 padding, 1 unknown word, 2 filler (distance mode), then words by training-split frequency (ties in
 //! alphabetical order): the `vocab_size` most frequent words seen at least `min_freq` times.
-use super::{Dataset, Example, Pad, Refused, Split};
+use super::{Dataset, Example, Pad, Refused, Shape, Source, Split};
 use crate::config::{Checker, Validate};
 use crate::rng::Rng;
 use anyhow::{bail, Context, Result};
@@ -17,6 +17,7 @@ use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use std::io::{BufReader, Read, Write};
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
 
 pub const PAD: i64 = 0;
 pub const UNK: i64 = 1;
@@ -324,7 +325,7 @@ pub fn load_encoded(path: &Path, cache_dir: Option<&Path>) -> Result<(Encoded, b
         let enc = Encoded::from_reviews(&read_reviews(path)?);
         let mut bytes = Vec::new();
         enc.write(&mut bytes)?;
-        crate::run::write_atomic(&file, &bytes)?;
+        crate::files::write_atomic(&file, &bytes)?;
         return Ok((enc, false));
     }
     Ok((Encoded::from_reviews(&read_reviews(path)?), false))
@@ -415,6 +416,24 @@ impl ImdbConfig {
         self.vocab_size as i64 + FIRST_WORD
     }
 
+    /// The encoded corpus at `path`: read and tokenised once per process (and cached on disk in `cache_dir`), so
+    /// every run of a sweep shares it and bad data is reported once, before any run starts.
+    pub fn corpus(&self) -> Result<Arc<Encoded>> {
+        static LOADED: Mutex<Vec<(PathBuf, Arc<Encoded>)>> = Mutex::new(Vec::new());
+        let mut loaded = LOADED.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some((_, enc)) = loaded.iter().find(|(p, _)| *p == self.path) {
+            return Ok(enc.clone());
+        }
+        let t = std::time::Instant::now();
+        let cache = self.cache_dir.clone().unwrap_or_else(default_cache_dir);
+        let (enc, hit) = load_encoded(&self.path, Some(&cache))?;
+        let how = if hit { "from the cache" } else { "read and tokenised" };
+        eprintln!("IMDB: {} reviews {how} in {:.2} s", enc.docs.len(), t.elapsed().as_secs_f64());
+        let enc = Arc::new(enc);
+        loaded.push((self.path.clone(), enc.clone()));
+        Ok(enc)
+    }
+
     /// The sequence of one document under this config, or None when `min_len` excludes it.
     pub fn sequence(&self, enc: &Encoded, doc: &Doc) -> Option<Vec<i64>> {
         let ids = enc.ids(doc, self.vocab_size, self.min_freq);
@@ -472,9 +491,34 @@ impl ImdbConfig {
             train: Split::new("train", &train, pad),
             val: (!val.is_empty()).then(|| Split::new("val", &val, pad)),
             test: Some(Split::new("test", &test, pad)),
-            vocab: self.model_vocab(),
-            classes: vec!["negative".into(), "positive".into()],
+            shape: Shape {
+                filler: vec![FILLER],
+                ..Shape::classes(self.model_vocab(), vec!["negative".into(), "positive".into()])
+            },
         })
+    }
+}
+
+impl Source for ImdbConfig {
+    /// [`dataset`](Self::dataset) for `seed` from the [`corpus`](Self::corpus); the last one made is kept, so the
+    /// models of one sweep point share it.
+    fn load(&self, seed: u64) -> Result<Dataset> {
+        static LAST: Mutex<Option<(String, Dataset)>> = Mutex::new(None);
+        let key = format!("{self:?} {seed}");
+        let mut last = LAST.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some((k, ds)) = last.as_ref() {
+            if *k == key {
+                return Ok(ds.shallow_clone());
+            }
+        }
+        *last = None;
+        let ds = self.dataset(&*self.corpus()?, seed)?;
+        *last = Some((key, ds.shallow_clone()));
+        Ok(ds)
+    }
+
+    fn check(&self) -> Result<()> {
+        self.corpus().map(drop)
     }
 }
 

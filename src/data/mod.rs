@@ -2,15 +2,51 @@
 //!
 //! Sources ([`synthetic`], and the names and IMDB readers) produce [`Example`]s; [`Split::new`] pads them once
 //! into one `[N, T_max]` tensor, and every batch is an `index_select` of it cut to the batch's own longest
-//! sequence, so no tensor is rebuilt from Rust vectors during training.
+//! sequence, so no tensor is rebuilt from Rust vectors during training. Each batch carries its [`Spans`]:
+//! where every sequence's real tokens sit.
 pub mod imdb;
 pub mod names;
 pub mod synthetic;
 pub mod text;
 
-use crate::model::Spans;
 use crate::rng::Rng;
+use anyhow::Result;
+use serde::{Deserialize, Serialize};
 use tch::{Device, Kind, Tensor};
+
+/// Where each sequence's real tokens sit in a padded `[B, T]` batch (both `[B]`, i64).
+#[derive(Debug)]
+pub struct Spans {
+    pub start: Tensor,
+    pub len: Tensor,
+}
+
+impl Spans {
+    /// Step numbers `[1, T]` and each span's start and end `[B, 1]`.
+    fn bounds(&self, t_len: i64) -> (Tensor, Tensor, Tensor) {
+        let t = Tensor::arange(t_len, (Kind::Int64, self.start.device())).unsqueeze(0);
+        let s = self.start.unsqueeze(1);
+        let e = &s + self.len.unsqueeze(1);
+        (t, s, e)
+    }
+
+    /// `[B, T]` boolean: true at the real tokens.
+    pub fn mask(&self, t_len: i64) -> Tensor {
+        let (t, s, e) = self.bounds(t_len);
+        t.ge_tensor(&s).logical_and(&t.lt_tensor(&e))
+    }
+
+    /// Index `[B, T]` that reverses every span in place and leaves padding where it is (an involution).
+    pub fn reverse_index(&self, t_len: i64) -> Tensor {
+        let (t, s, e) = self.bounds(t_len);
+        (&s + &e - 1 - &t).where_self(&self.mask(t_len), &t)
+    }
+
+    /// Each sequence's last real step `[B]`.
+    pub fn last(&self) -> Tensor {
+        &self.start + &self.len - 1
+    }
+}
 
 /// One encoded sequence (ids >= 1; 0 is padding) and its class.
 #[derive(Clone, Debug, PartialEq)]
@@ -218,16 +254,51 @@ impl std::fmt::Display for Refused {
 
 impl std::error::Error for Refused {}
 
+/// A data section that makes a data set from a seed.
+pub trait Source {
+    /// The data set for `seed` (a [`Refused`] error when this data cannot make it).
+    fn load(&self, seed: u64) -> Result<Dataset>;
+    /// Reads what [`load`](Self::load) will need, so that missing or corrupt data stops a sweep before its
+    /// first run instead of failing every run.
+    fn check(&self) -> Result<()> {
+        Ok(())
+    }
+}
+
+/// What a model needs to know about its data; saved with a checkpoint so that the model can be rebuilt.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Shape {
+    /// Number of token ids, padding (0) included.
+    pub vocab: i64,
+    /// Class names in label order (for a conditioned language model: the condition values).
+    pub classes: Vec<String>,
+    /// The language model is conditioned on one of `classes` per sequence.
+    #[serde(default)]
+    pub conditioned: bool,
+    /// Token ids that carry no evidence (the filler of the distance modes): the bag of words ignores them.
+    #[serde(default)]
+    pub filler: Vec<i64>,
+    /// The text is cut into this many parallel streams (0: separate sequences), batch k holding window k of
+    /// every stream: the language model carries its state across batches (truncated backpropagation through
+    /// time), so a batch must hold exactly one window per stream, in order.
+    #[serde(default)]
+    pub streams: usize,
+}
+
+impl Shape {
+    /// A classifier's data: `vocab` ids, these classes.
+    pub fn classes(vocab: i64, classes: Vec<String>) -> Self {
+        Shape { vocab, classes, ..Default::default() }
+    }
+}
+
 /// Train / validation / test splits of one data set, with what is needed to build a model for it.
 #[derive(Debug)]
 pub struct Dataset {
     pub train: Split,
     pub val: Option<Split>,
     pub test: Option<Split>,
-    /// Number of token ids, padding (0) included.
-    pub vocab: i64,
-    /// Class names, in label order.
-    pub classes: Vec<String>,
+    pub shape: Shape,
 }
 
 impl Dataset {
@@ -237,9 +308,13 @@ impl Dataset {
             train: self.train.shallow_clone(),
             val: self.val.as_ref().map(Split::shallow_clone),
             test: self.test.as_ref().map(Split::shallow_clone),
-            vocab: self.vocab,
-            classes: self.classes.clone(),
+            shape: self.shape.clone(),
         }
+    }
+
+    /// The splits present, with their names.
+    pub fn splits(&self) -> Vec<&Split> {
+        std::iter::once(&self.train).chain(&self.val).chain(&self.test).collect()
     }
 
     pub fn to_device(self, device: Device) -> Self {

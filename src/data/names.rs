@@ -6,7 +6,7 @@
 //!
 //! Ids: 0 padding, 1..=57 the alphabet, 58 the filler of the `distance` mode (k filler steps after the name, read
 //! by the model, so the evidence sits k steps before the readout).
-use super::{Dataset, Example, Pad, Split};
+use super::{Dataset, Example, Pad, Shape, Source, Split};
 use crate::config::{Checker, Validate};
 use crate::rng::Rng;
 use anyhow::{bail, Context, Result};
@@ -237,10 +237,19 @@ impl NamesConfig {
             train: split("train", &tr),
             val: (!va.is_empty()).then(|| split("val", &va)),
             test: Some(split("test", &te)),
-            vocab: VOCAB,
-            classes: corpus.classes.clone(),
+            shape: Shape::classes(VOCAB, corpus.classes.clone()),
         };
         Ok((ds, te.iter().map(|&i| corpus.names[i].clone()).collect()))
+    }
+}
+
+impl Source for NamesConfig {
+    fn load(&self, seed: u64) -> Result<Dataset> {
+        Ok(self.dataset(seed)?.0)
+    }
+
+    fn check(&self) -> Result<()> {
+        Corpus::load(&self.dir).map(drop)
     }
 }
 

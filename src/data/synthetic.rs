@@ -7,7 +7,7 @@
 //! noise. Chance accuracy is 1 / classes.
 //!
 //! Ids: 0 padding, 1..=classes key symbols, then the noise symbols.
-use super::{Dataset, Example, Pad, Split};
+use super::{Dataset, Example, Pad, Shape, Source, Split};
 use crate::config::{Checker, Validate};
 use crate::rng::Rng;
 use serde::{Deserialize, Serialize};
@@ -87,7 +87,13 @@ impl SyntheticConfig {
         let val = (self.n_val > 0).then(|| split("val", self.n_val));
         let test = (self.n_test > 0).then(|| split("test", self.n_test));
         let classes = (0..self.classes).map(|i| format!("class {i}")).collect();
-        Dataset { train, val, test, vocab: self.vocab(), classes }
+        Dataset { train, val, test, shape: Shape::classes(self.vocab(), classes) }
+    }
+}
+
+impl Source for SyntheticConfig {
+    fn load(&self, seed: u64) -> anyhow::Result<Dataset> {
+        Ok(self.dataset(seed))
     }
 }
 

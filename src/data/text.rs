@@ -1,9 +1,14 @@
 //! Data for the character-level language models: names with their language (one sequence per name, with
 //! start and end symbols) and IMDB review text as character streams for truncated backpropagation through time.
+use super::imdb::read_reviews;
 use super::names::{self, Corpus, NamesConfig};
-use super::{Dataset, Split};
+use super::{Dataset, Shape, Source, Split};
+use crate::config::{Checker, Validate};
 use crate::rng::Rng;
 use anyhow::{bail, Result};
+use serde::{Deserialize, Serialize};
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
 
 /// Names LM ids: 0 padding, 1..=57 the names alphabet, then start and end of name.
 pub const NAME_BOS: i64 = names::ALPHABET.len() as i64 + 1;
@@ -46,8 +51,7 @@ pub fn names_lm(cfg: &NamesConfig, seed: u64) -> Result<(Dataset, Vec<String>)> 
         train: split("train", &tr)?,
         val: if va.is_empty() { None } else { Some(split("val", &va)?) },
         test: Some(split("test", &te)?),
-        vocab: NAME_VOCAB,
-        classes: corpus.classes.clone(),
+        shape: Shape { conditioned: true, ..Shape::classes(NAME_VOCAB, corpus.classes.clone()) },
     };
     Ok((ds, tr.iter().map(|&i| corpus.names[i].clone()).collect()))
 }
@@ -118,6 +122,88 @@ pub fn review_text(texts: &[&str], max_chars: usize, seed: u64) -> Vec<i64> {
     }
     out.truncate(max_chars);
     out
+}
+
+/// IMDB review text as a character stream, for a language model trained with truncated backpropagation
+/// through time.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ReviewsConfig {
+    /// aclImdb archive or folder.
+    pub path: PathBuf,
+    /// Characters of training text (reviews of the training split, seeded order) and of validation text (test
+    /// split).
+    pub train_chars: usize,
+    pub val_chars: usize,
+    /// Parallel streams (the batch size: one window of each stream per batch).
+    pub streams: usize,
+    /// Truncated BPTT window.
+    pub bptt: usize,
+}
+
+impl Default for ReviewsConfig {
+    fn default() -> Self {
+        ReviewsConfig {
+            path: PathBuf::from("data/aclImdb_v1.tar.gz"),
+            train_chars: 2_000_000,
+            val_chars: 200_000,
+            streams: 64,
+            bptt: 100,
+        }
+    }
+}
+
+impl Validate for ReviewsConfig {
+    fn validate(&self, c: &mut Checker) {
+        c.positive("data.train_chars", self.train_chars);
+        c.positive("data.val_chars", self.val_chars);
+        c.positive("data.streams", self.streams);
+        c.positive("data.bptt", self.bptt);
+    }
+}
+
+/// Review text as ids: training and validation characters.
+pub struct ReviewText {
+    pub train: Vec<i64>,
+    pub val: Vec<i64>,
+}
+
+impl ReviewsConfig {
+    /// The text for `seed`, read once per process (the runs of a sweep share it).
+    pub fn text(&self, seed: u64) -> Result<Arc<ReviewText>> {
+        type Cache = Vec<((PathBuf, usize, usize, u64), Arc<ReviewText>)>;
+        static READ: Mutex<Cache> = Mutex::new(Vec::new());
+        let key = (self.path.clone(), self.train_chars, self.val_chars, seed);
+        let mut read = READ.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some((_, t)) = read.iter().find(|(k, _)| *k == key) {
+            return Ok(t.clone());
+        }
+        let reviews = read_reviews(&self.path)?;
+        let texts =
+            |test: bool| -> Vec<&str> { reviews.iter().filter(|r| r.test == test).map(|r| r.text.as_str()).collect() };
+        let t = Arc::new(ReviewText {
+            train: review_text(&texts(false), self.train_chars, seed),
+            val: review_text(&texts(true), self.val_chars, seed),
+        });
+        read.push((key, t.clone()));
+        Ok(t)
+    }
+}
+
+impl Source for ReviewsConfig {
+    fn load(&self, seed: u64) -> Result<Dataset> {
+        let t = self.text(seed)?;
+        Ok(Dataset {
+            train: stream_split("train", &t.train, self.streams, self.bptt)?,
+            val: Some(stream_split("val", &t.val, self.streams, self.bptt)?),
+            test: None,
+            shape: Shape { streams: self.streams, ..Shape::classes(Chars::VOCAB, vec![]) },
+        })
+    }
+
+    fn check(&self) -> Result<()> {
+        read_reviews(&self.path).map(drop)
+    }
 }
 
 #[cfg(test)]

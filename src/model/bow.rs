@@ -2,7 +2,7 @@
 //!
 //! Logits = mean over the sequence's words of a learned per-word, per-class weight, plus a bias. Order is
 //! ignored; padding (id 0) and the listed `ignore` ids (e.g. the filler of the distance mode) do not count.
-use super::{Objective, Stats};
+use super::{class_stats, Objective, Stats};
 use crate::data::Batch;
 use tch::{nn, Kind, Tensor};
 
@@ -36,9 +36,6 @@ impl BagOfWords {
 
 impl Objective for BagOfWords {
     fn stats(&self, batch: &Batch, _train: bool) -> Stats {
-        let logits = self.forward(batch);
-        let loss = logits.cross_entropy_for_logits(&batch.targets);
-        let correct = tch::no_grad(|| logits.argmax(-1, false).eq_tensor(&batch.targets).sum(Kind::Int64));
-        Stats { loss, correct, count: batch.targets.size()[0] }
+        class_stats(&self.forward(batch), &batch.targets)
     }
 }

@@ -3,8 +3,9 @@
 //!
 //! Stateless on padded batches of separate sequences (names), or stateful for truncated backpropagation through
 //! time (a character stream cut into windows: the final state of one batch, detached, starts the next).
+use super::classifier::{embed_with, input_layer};
 use super::{Objective, Recurrent, State, Stats};
-use crate::config::{InputKind, ModelConfig};
+use crate::config::ModelConfig;
 use crate::data::Batch;
 use crate::rng::Rng;
 use std::cell::RefCell;
@@ -27,13 +28,7 @@ pub struct LanguageModel {
 impl LanguageModel {
     /// `vocab` counts the padding id 0.
     pub fn new(p: &nn::Path, cfg: &ModelConfig, vocab: i64, n_cond: i64, stateful: bool) -> Self {
-        let (embedding, width) = match cfg.input {
-            InputKind::Embedding => {
-                let ec = nn::EmbeddingConfig { padding_idx: 0, ..Default::default() };
-                (Some(nn::embedding(p / "embed", vocab, cfg.embed_dim, ec)), cfg.embed_dim)
-            }
-            InputKind::Onehot => (None, vocab - 1),
-        };
+        let (embedding, width) = input_layer(p, cfg, vocab);
         let cfg = ModelConfig { bidirectional: false, ..cfg.clone() };
         let rnn = Recurrent::new(&(p / "rnn"), width + n_cond, &cfg);
         // Padding (id 0) is never predicted: the output layer covers ids 1..vocab-1.
@@ -43,10 +38,7 @@ impl LanguageModel {
 
     /// `[B, T, width + n_cond]`: the token's embedding or one-hot vector, then the condition's one-hot vector.
     pub fn inputs(&self, tokens: &Tensor, cond: Option<&Tensor>) -> Tensor {
-        let x = match &self.embedding {
-            Some(e) => e.forward(tokens),
-            None => tokens.one_hot(self.vocab).narrow(2, 1, self.vocab - 1).to_kind(Kind::Float),
-        };
+        let x = embed_with(&self.embedding, self.vocab, tokens);
         match cond {
             Some(c) if self.n_cond > 0 => {
                 let t = tokens.size()[1];

@@ -1,15 +1,18 @@
-//! Models: the recurrent stack ([`Recurrent`]) and a sequence classifier on top of it.
+//! Models, built in one place ([`build`]) from the model config and the data's [`Shape`]: the recurrent stack
+//! ([`Recurrent`]), a sequence classifier on top of it, a language model, and the bag-of-words reference.
 pub mod bow;
+pub mod classifier;
 pub mod lm;
 pub mod recurrent;
 
 pub use bow::BagOfWords;
+pub use classifier::Classifier;
 pub use lm::LanguageModel;
-pub use recurrent::{Impl, Recurrent, Spans, State};
+pub use recurrent::{Recurrent, State};
 
-use crate::config::{InputKind, ModelConfig, Readout};
-use crate::data::{Batch, Split};
-use tch::{nn, nn::Module, Device, Kind, Tensor};
+use crate::config::{ModelConfig, ModelKind};
+use crate::data::{Batch, Shape};
+use tch::{nn, Kind, Tensor};
 
 /// Loss and counts for one batch: what the training loop needs from any model.
 pub struct Stats {
@@ -29,113 +32,49 @@ pub trait Objective {
     fn reset(&self) {}
 }
 
-/// Token ids → embedding or one-hot → [`Recurrent`] → linear head read at each sequence's last real step.
+/// Cross-entropy and the number of right argmax predictions of `[B, classes]` logits: every classifier's stats.
+pub fn class_stats(logits: &Tensor, targets: &Tensor) -> Stats {
+    let loss = logits.cross_entropy_for_logits(targets);
+    let correct = tch::no_grad(|| logits.argmax(-1, false).eq_tensor(targets).sum(Kind::Int64));
+    Stats { loss, correct, count: targets.size()[0] }
+}
+
+/// A built model.
 #[derive(Debug)]
-pub struct Classifier {
-    pub cfg: ModelConfig,
-    pub vocab: i64,
-    pub classes: i64,
-    embedding: Option<nn::Embedding>,
-    pub rnn: Recurrent,
-    head: nn::Linear,
+pub enum Model {
+    Classifier(Classifier),
+    Bow(BagOfWords),
+    Lm(LanguageModel),
 }
 
-impl Classifier {
-    /// `vocab` counts the padding id 0.
-    pub fn new(p: &nn::Path, cfg: &ModelConfig, vocab: i64, classes: i64) -> Self {
-        let (embedding, input) = match cfg.input {
-            InputKind::Embedding => {
-                let ec = nn::EmbeddingConfig { padding_idx: 0, ..Default::default() };
-                (Some(nn::embedding(p / "embed", vocab, cfg.embed_dim, ec)), cfg.embed_dim)
-            }
-            InputKind::Onehot => (None, vocab - 1),
-        };
-        let rnn = Recurrent::new(&(p / "rnn"), input, cfg);
-        let feats = if cfg.readout == Readout::Pool { 3 } else { 1 } * cfg.hidden * rnn.dirs();
-        let head = nn::linear(p / "head", feats, classes, Default::default());
-        Classifier { cfg: cfg.clone(), vocab, classes, embedding, rnn, head }
-    }
-
-    /// Inputs to the recurrent layer, `[B, T, input]` (float). Padding (id 0) maps to zeros.
-    pub fn embed(&self, tokens: &Tensor) -> Tensor {
-        match &self.embedding {
-            Some(e) => e.forward(tokens),
-            // One-hot without the padding column.
-            None => tokens.one_hot(self.vocab).narrow(2, 1, self.vocab - 1).to_kind(Kind::Float),
+impl Model {
+    pub fn objective(&self) -> &dyn Objective {
+        match self {
+            Model::Classifier(m) => m,
+            Model::Bow(m) => m,
+            Model::Lm(m) => m,
         }
     }
 
-    /// Logits `[B, classes]` from embedded inputs, with the chosen implementation of the recurrence.
-    pub fn logits_from(&self, x: &Tensor, batch: &Batch, train: bool, imp: Impl) -> Tensor {
-        self.logits_traced(x, batch, train, imp).0
-    }
-
-    /// As [`logits_from`](Self::logits_from), also returning the unrolled hidden states (see
-    /// [`Recurrent::forward_traced`]).
-    pub fn logits_traced(&self, x: &Tensor, batch: &Batch, train: bool, imp: Impl) -> (Tensor, Vec<Tensor>) {
-        let real = self.cfg.readout != Readout::LastPadded;
-        let spans = real.then_some(&batch.spans);
-        let x = x.dropout(self.cfg.dropout, train);
-        let (out, hs) = self.rnn.forward_traced(&x, spans, train, imp);
-        let feats = self.readout(&out, batch);
-        (self.head.forward(&feats.dropout(self.cfg.dropout, train)), hs)
-    }
-
-    /// Forward direction at the last real step (`start + len - 1`); backward direction at `start`, where it
-    /// has read the whole sequence. With `readout: last_padded`, the batch's last and first steps instead; with
-    /// `readout: pool`, the last real step, then the maximum and the mean over the real steps.
-    fn readout(&self, out: &Tensor, batch: &Batch) -> Tensor {
-        let (b, t_len, h) = (out.size()[0], out.size()[1], self.cfg.hidden);
-        let (first, last) = match self.cfg.readout {
-            Readout::LastReal | Readout::Pool => {
-                (batch.spans.start.shallow_clone(), &batch.spans.start + &batch.spans.len - 1)
-            }
-            Readout::LastPadded => {
-                let z = Tensor::zeros([b], (Kind::Int64, out.device()));
-                (z.shallow_clone(), z + (t_len - 1))
-            }
-        };
-        let at = |idx: &Tensor, part: i64| {
-            out.narrow(2, part * h, h).gather(1, &idx.view([b, 1, 1]).expand([b, 1, h], false), false).squeeze_dim(1)
-        };
-        let fwd = at(&last, 0);
-        let end = if self.rnn.bidirectional { Tensor::cat(&[fwd, at(&first, 1)], 1) } else { fwd };
-        if self.cfg.readout != Readout::Pool {
-            return end;
+    /// The classifier, if this is one (the gradient probe and the class-level evaluations need it).
+    pub fn classifier(&self) -> Option<&Classifier> {
+        match self {
+            Model::Classifier(m) => Some(m),
+            _ => None,
         }
-        let inside = batch.spans.mask(t_len).unsqueeze(2);
-        let max = out.masked_fill(&inside.logical_not(), f64::NEG_INFINITY).amax([1].as_slice(), false);
-        let len = batch.spans.len.to_kind(out.kind()).view([b, 1]);
-        let mean = (out * inside.to_kind(out.kind())).sum_dim_intlist([1].as_slice(), false, out.kind()) / len;
-        Tensor::cat(&[end, max, mean], 1)
-    }
-
-    pub fn forward(&self, batch: &Batch, train: bool) -> Tensor {
-        self.logits_from(&self.embed(&batch.tokens), batch, train, Impl::Fused)
-    }
-
-    /// Class probabilities `[N, classes]` (on the CPU) for every row of `split`, in row order.
-    pub fn predict_proba(&self, split: &Split, batch_size: usize) -> Tensor {
-        let device = split.tokens.device();
-        tch::no_grad(|| {
-            let parts: Vec<Tensor> = split
-                .batches(batch_size, None, false)
-                .iter()
-                .map(|idx| {
-                    self.forward(&split.batch(idx, device), false).softmax(-1, Kind::Float).to_device(Device::Cpu)
-                })
-                .collect();
-            Tensor::cat(&parts, 0)
-        })
     }
 }
 
-impl Objective for Classifier {
-    fn stats(&self, batch: &Batch, train: bool) -> Stats {
-        let logits = self.forward(batch, train);
-        let loss = logits.cross_entropy_for_logits(&batch.targets);
-        let correct = tch::no_grad(|| logits.argmax(-1, false).eq_tensor(&batch.targets).sum(Kind::Int64));
-        Stats { loss, correct, count: batch.targets.size()[0] }
+/// Builds the model `cfg` describes for data of this shape, its variables under `p`.
+pub fn build(p: &nn::Path, cfg: &ModelConfig, shape: &Shape) -> Model {
+    let classes = shape.classes.len() as i64;
+    match cfg.kind {
+        ModelKind::Classifier => Model::Classifier(Classifier::new(p, cfg, shape.vocab, classes)),
+        ModelKind::Bow => Model::Bow(BagOfWords::new(p, shape.vocab, classes, &shape.filler)),
+        ModelKind::Lm => {
+            let n_cond = if shape.conditioned { classes } else { 0 };
+            Model::Lm(LanguageModel::new(p, cfg, shape.vocab, n_cond, shape.streams > 0))
+        }
     }
 }
 

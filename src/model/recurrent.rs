@@ -1,49 +1,14 @@
 //! One recurrent layer stack for the three cells, in PyTorch's parameter layout, with two implementations:
-//! `Fused` calls libtorch's kernels (`rnn_tanh`, `gru`, `lstm`) for training; `Unrolled` is the textbook step
+//! `Libtorch` calls libtorch's kernels (`rnn_tanh`, `gru`, `lstm`) for training; `Unrolled` is the textbook step
 //! loop (`h = tanh(W_ih x + b_ih + W_hh h + b_hh)` and the gated equivalents) for diagnostics. Tests check that
 //! both agree, and agree with PyTorch.
 //!
 //! Variable lengths without packing: each sequence occupies a span `[start, start + len)` of the padded batch.
 //! The forward direction reads it left to right (post-padding comes after the readout); the backward direction
 //! runs on a copy whose spans are reversed in place, so it also starts at the sequence's real last token.
-use crate::config::{CellKind, ModelConfig};
-use tch::{nn, Kind, Tensor};
-
-/// Where each sequence's real tokens sit in a padded `[B, T]` batch (both `[B]`, i64).
-#[derive(Debug)]
-pub struct Spans {
-    pub start: Tensor,
-    pub len: Tensor,
-}
-
-impl Spans {
-    /// Step numbers `[1, T]` and each span's start and end `[B, 1]`.
-    fn bounds(&self, t_len: i64) -> (Tensor, Tensor, Tensor) {
-        let t = Tensor::arange(t_len, (Kind::Int64, self.start.device())).unsqueeze(0);
-        let s = self.start.unsqueeze(1);
-        let e = &s + self.len.unsqueeze(1);
-        (t, s, e)
-    }
-
-    /// `[B, T]` boolean: true at the real tokens.
-    pub fn mask(&self, t_len: i64) -> Tensor {
-        let (t, s, e) = self.bounds(t_len);
-        t.ge_tensor(&s).logical_and(&t.lt_tensor(&e))
-    }
-
-    /// Index `[B, T]` that reverses every span in place and leaves padding where it is (an involution).
-    fn reverse_index(&self, t_len: i64) -> Tensor {
-        let (t, s, e) = self.bounds(t_len);
-        (&s + &e - 1 - &t).where_self(&self.mask(t_len), &t)
-    }
-}
-
-/// Which implementation runs the recurrence.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Impl {
-    Fused,
-    Unrolled,
-}
+use crate::config::{CellKind, Impl, ModelConfig};
+use crate::data::Spans;
+use tch::{nn, Tensor};
 
 /// Stacked (optionally bidirectional) recurrent layers: `[B, T, input] -> [B, T, dirs * hidden]`.
 #[derive(Debug)]
@@ -143,7 +108,7 @@ impl Recurrent {
                 let w = &self.weights[l * dirs + d];
                 let xin = if d == 0 { input.shallow_clone() } else { flip(&input) };
                 let (out, hs) = match imp {
-                    Impl::Fused => (self.fused(&xin, w, None, train).0, Vec::new()),
+                    Impl::Libtorch => (self.fused(&xin, w, None, train).0, Vec::new()),
                     Impl::Unrolled => self.unrolled(&xin, w),
                 };
                 if l == 0 && d == 0 {

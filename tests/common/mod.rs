@@ -1,10 +1,12 @@
-//! Shared by the integration tests: where the real data sets are; a small training point.
+//! Shared by the integration tests: where the real data sets are; a small training point run through the
+//! library (no subprocess).
 #![allow(dead_code)]
 use rnnlab::config::{CellKind, ModelConfig, ProbeConfig, TrainConfig};
-use rnnlab::experiment::{Arch, Point};
-use std::collections::BTreeMap;
+use rnnlab::data::synthetic::SyntheticConfig;
+use rnnlab::experiments::demo::Demo;
+use rnnlab::results::Meta;
+use rnnlab::sweep::{run_point, Cfg, Point, RunOptions};
 use std::path::{Path, PathBuf};
-use tch::Device;
 
 /// `$RNNLAB_TEST_DATA` (set by `make test`), else `../shared/data` next to the clone. Panics with a clear
 /// message when the folder is missing: tests on real data never pass silently without it.
@@ -20,23 +22,20 @@ pub fn test_data() -> PathBuf {
     dir
 }
 
-/// A small run of experiment `t` on the CPU: embedding 8, hidden 16, batch 32, Adam 0.01, seed 7; the probe
-/// (every 10 steps) when `probe`.
-pub fn point(root: &Path, run: &str, cell: CellKind, epochs: usize, probe: bool) -> Point {
-    let model = ModelConfig { cell, embed_dim: 8, hidden: 16, ..Default::default() };
-    let train = TrainConfig { epochs, batch_size: 32, lr: 0.01, seed: 7, ..Default::default() };
-    let probe = ProbeConfig { enabled: probe, every: 10, batch_size: 16, hidden: true };
-    Point {
-        arch: Arch::Recurrent,
-        root: root.to_path_buf(),
-        experiment: "t".into(),
-        run: run.into(),
-        config_yaml: format!("{model:?} {train:?} {probe:?}"),
-        model,
-        train,
-        probe,
-        tags: BTreeMap::new(),
-        device: Device::Cpu,
-        overwrite: false,
-    }
+/// A small demo run on the synthetic task at L = 6 (600 training sequences): embedding 8, hidden 16, batch 32,
+/// Adam 0.01, seed 7; the probe (every 10 steps) when `probe`.
+pub fn point(run: &str, cell: CellKind, epochs: usize, probe: bool) -> Point<Cfg<Demo>> {
+    let cfg = Cfg::<Demo> {
+        data: SyntheticConfig { length: 6, n_train: 600, n_val: 100, n_test: 200, ..Default::default() },
+        model: ModelConfig { cell, embed_dim: 8, hidden: 16, ..Default::default() },
+        train: TrainConfig { epochs, batch_size: 32, lr: 0.01, seed: 7, ..Default::default() },
+        probe: ProbeConfig { enabled: probe, every: 10, batch_size: 16, hidden: true },
+        ..Default::default()
+    };
+    Point { name: run.into(), tags: Default::default(), cfg }
+}
+
+/// Trains `p` under `<root>/t/`.
+pub fn train(root: &Path, p: &Point<Cfg<Demo>>, overwrite: bool) -> anyhow::Result<Meta> {
+    run_point(&mut Demo, p, root, "t", &RunOptions { overwrite, ..Default::default() })
 }

@@ -1,10 +1,18 @@
-//! Run folders: the one place that writes results.
+//! Results: the one place that writes (and reads back) run folders and their rows.
 //!
 //! `results/<experiment>/<run>/` holds `config.yaml` (exactly what ran), `meta.yaml` (status, seed, device,
-//! versions, commit, timings, final numbers) and the run's CSVs. Every file is written to a temporary name and
-//! renamed, so a crash never leaves half a file. A finished run with the same config is reused, not redone;
-//! one with a different config is never replaced without `--overwrite`.
+//! versions, commit, timings, final numbers) and the run's CSVs. A [`RunDir`] is also the recorder of its run:
+//! the training loop and the gradient probe hand it rows ([`rows`]), and it writes them. Every file is written
+//! to a temporary name and renamed, so a crash never leaves half a file. A finished run with the same config is
+//! reused, not redone; one with a different config is never replaced without `--overwrite`.
+pub mod checkpoint;
+pub mod rows;
+pub mod summary;
+
+pub use crate::files::write_atomic;
+
 use anyhow::{bail, Context, Result};
+use rows::{GradRow, MetricRow, StepRow};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -76,10 +84,14 @@ pub enum Opened {
     New(RunDir),
 }
 
+/// A run folder being written, and the recorder of the run's rows.
 pub struct RunDir {
     pub path: PathBuf,
     pub meta: Meta,
     clock: Instant,
+    metrics: Vec<MetricRow>,
+    steps: Vec<StepRow>,
+    grads: Vec<GradRow>,
 }
 
 impl RunDir {
@@ -145,7 +157,7 @@ impl RunDir {
             tags,
             result: BTreeMap::new(),
         };
-        let dir = RunDir { path, meta, clock: Instant::now() };
+        let dir = RunDir { path, meta, clock: Instant::now(), metrics: vec![], steps: vec![], grads: vec![] };
         dir.write("config.yaml", config_yaml.as_bytes())?;
         dir.save_meta()?;
         Ok(Opened::New(dir))
@@ -158,7 +170,55 @@ impl RunDir {
 
     /// Writes rows as a CSV file (headers from the row type), atomically.
     pub fn write_csv<R: Serialize>(&self, name: &str, rows: &[R]) -> Result<()> {
-        write_atomic(&self.path.join(name), &csv_bytes(rows)?)
+        write_csv(&self.path.join(name), rows)
+    }
+
+    /// Records one epoch's numbers on one split (`status`: `ok`, or `diverged` on the row where the loss
+    /// became NaN/Inf).
+    pub fn metric(&mut self, epoch: usize, step: usize, split: &str, loss: f64, acc: f64, status: &str) {
+        let tag = |k: &str| self.meta.tags.get(k).cloned().unwrap_or_default();
+        self.metrics.push(MetricRow {
+            experiment: self.meta.experiment.clone(),
+            run: self.meta.run.clone(),
+            model: tag("model"),
+            variant: tag("variant"),
+            seed: self.meta.seed,
+            epoch,
+            step,
+            split: split.into(),
+            loss,
+            acc,
+            status: status.into(),
+        });
+    }
+
+    /// The epoch rows recorded so far.
+    pub fn metrics(&self) -> &[MetricRow] {
+        &self.metrics
+    }
+
+    /// Records one optimiser step.
+    pub fn step(&mut self, row: StepRow) {
+        self.steps.push(row);
+    }
+
+    /// Records gradient norms from the probe.
+    pub fn grads(&mut self, rows: Vec<GradRow>) {
+        self.grads.extend(rows);
+    }
+
+    /// Writes the recorded rows: `metrics.csv`, `steps.csv`, `grad_norms.csv` (each once it has rows).
+    pub fn flush(&self) -> Result<()> {
+        if !self.metrics.is_empty() {
+            self.write_csv(rows::METRICS, &self.metrics)?;
+        }
+        if !self.steps.is_empty() {
+            self.write_csv(rows::STEPS, &self.steps)?;
+        }
+        if !self.grads.is_empty() {
+            self.write_csv(rows::GRADS, &self.grads)?;
+        }
+        Ok(())
     }
 
     pub fn save_meta(&self) -> Result<()> {
@@ -179,6 +239,30 @@ pub fn read_meta(run_dir: &Path) -> Result<Meta> {
     let p = run_dir.join("meta.yaml");
     let text = std::fs::read_to_string(&p).with_context(|| format!("cannot read {}", p.display()))?;
     serde_yaml::from_str(&text).with_context(|| format!("{} is not a valid meta.yaml", p.display()))
+}
+
+impl Meta {
+    /// A tag's value (empty when absent).
+    pub fn tag(&self, key: &str) -> &str {
+        self.tags.get(key).map_or("", String::as_str)
+    }
+
+    /// The cell this run trained, if it is a recurrent model.
+    pub fn cell(&self) -> Option<crate::config::CellKind> {
+        crate::config::CellKind::parse(self.tag("model")).ok()
+    }
+
+    /// The folder of this run under `root`.
+    pub fn dir(&self, root: &Path) -> PathBuf {
+        root.join(&self.experiment).join(&self.run)
+    }
+}
+
+/// The config a run saved (`config.yaml`), typed.
+pub fn read_config<T: serde::de::DeserializeOwned>(root: &Path, m: &Meta) -> Result<T> {
+    let p = m.dir(root).join("config.yaml");
+    let text = std::fs::read_to_string(&p).with_context(|| format!("cannot read {}", p.display()))?;
+    serde_yaml::from_str(&text).with_context(|| format!("{} does not match this experiment's config", p.display()))
 }
 
 /// Metas of every run folder under `<root>/<experiment>`, sorted by run name.
@@ -207,14 +291,15 @@ pub fn csv_bytes<R: Serialize>(rows: &[R]) -> Result<Vec<u8>> {
     w.into_inner().map_err(|e| anyhow::anyhow!("csv: {e}"))
 }
 
-/// Writes through a temporary file in the same folder and renames it into place.
-pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
-    if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
-    }
-    let tmp = path.with_extension(format!("{}.tmp", path.extension().and_then(|e| e.to_str()).unwrap_or("")));
-    std::fs::write(&tmp, bytes).with_context(|| format!("cannot write {}", tmp.display()))?;
-    std::fs::rename(&tmp, path).with_context(|| format!("cannot rename {} to {}", tmp.display(), path.display()))
+/// Writes rows as a CSV file (headers from the row type), atomically.
+pub fn write_csv<R: Serialize>(path: &Path, rows: &[R]) -> Result<()> {
+    write_atomic(path, &csv_bytes(rows)?)
+}
+
+/// Reads a CSV of `T` rows; errors name the file.
+pub fn read_csv<T: serde::de::DeserializeOwned>(path: &Path) -> Result<Vec<T>> {
+    let mut r = csv::Reader::from_path(path).with_context(|| format!("cannot read {}", path.display()))?;
+    r.deserialize().map(|row| row.with_context(|| format!("bad row in {}", path.display()))).collect()
 }
 
 fn hostname() -> String {
