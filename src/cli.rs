@@ -35,6 +35,11 @@ impl Common {
 
     /// Applies `--threads` (or shares the cores with other live rnnlab runs) and resolves `--device`.
     pub fn setup(&self) -> Result<Device> {
+        // A worker of a `--jobs` sweep takes the threads its parent gave it.
+        if let Some(t) = std::env::var(WORKER_THREADS).ok().and_then(|t| t.parse().ok()) {
+            tch::set_num_threads(t);
+            return parse_device(&self.device);
+        }
         match self.threads {
             Some(t) if t < 1 => bail!("--threads {t}: must be >= 1"),
             Some(t) => tch::set_num_threads(t),
@@ -72,6 +77,19 @@ pub struct SweepArgs {
     /// Train only the runs whose name contains TEXT (repeatable; e.g. --only gru --only lstm).
     #[arg(long, value_name = "TEXT")]
     pub only: Vec<String>,
+    /// Train N runs at once, each in its own process with cores/N libtorch threads (or --threads) (small models
+    /// do not fill the cores). Each run's numbers are those of a serial run with that many threads.
+    #[arg(long, value_name = "N", default_value_t = 1)]
+    pub jobs: usize,
+}
+
+pub use crate::progress::WORKER;
+/// The libtorch threads of a `--jobs` worker (in its environment).
+pub const WORKER_THREADS: &str = "RNNLAB_WORKER_THREADS";
+
+/// Whether this process is a worker of a `--jobs` sweep.
+pub fn is_worker() -> bool {
+    std::env::var_os(WORKER).is_some()
 }
 
 impl SweepArgs {

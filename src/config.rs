@@ -59,6 +59,13 @@ impl CellKind {
     }
 }
 
+impl std::str::FromStr for CellKind {
+    type Err = anyhow::Error;
+    fn from_str(s: &str) -> Result<Self> {
+        CellKind::parse(s)
+    }
+}
+
 impl fmt::Display for CellKind {
     fn fmt(&self, f: &mut fmt::Formatter) -> fmt::Result {
         f.write_str(self.name())
@@ -82,8 +89,11 @@ pub enum ModelKind {
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Impl {
-    /// libtorch's kernels (`rnn_tanh`, `gru`, `lstm`).
+    /// rnnlab's fused GRU and vanilla RNN on the CPU (`model::fused`: per step one GEMM and one pass over the
+    /// gates, a hand-written backward through time); libtorch's kernels for the LSTM (oneDNN) and on a GPU.
     #[default]
+    Fused,
+    /// libtorch's kernels (`rnn_tanh`, `gru`, `lstm`) for every cell.
     Libtorch,
     /// The textbook step loop, one step at a time (for diagnostics: gradients w.r.t. every h_t).
     Unrolled,
@@ -134,9 +144,11 @@ pub enum BestBy {
 pub struct InitConfig {
     /// LSTM only: initial forget-gate bias (b_ih's forget block; b_hh's is zeroed). null keeps the uniform init.
     pub forget_bias: Option<f64>,
-    /// LSTM only: "chrono" init for memory over up to `chrono` steps (Tallec & Ollivier, ICLR 2018): each unit's
-    /// forget bias drawn as ln U(1, chrono - 1) and its input bias the negative of it (b_hh's blocks zeroed), so
-    /// the cell starts with a spread of timescales and writes little. Replaces `forget_bias` (set that to null).
+    /// Gated cells: "chrono" init for memory over up to `chrono` steps (Tallec & Ollivier, ICLR 2018), so the cell
+    /// starts with a spread of timescales and writes little. LSTM: each unit's forget bias drawn as
+    /// ln U(1, chrono − 1) and its input bias the negative of it. GRU: each unit's update-gate bias drawn as
+    /// ln U(1, chrono − 1), so a unit keeps 1 − 1/(1 + u) of its state per step. b_hh's blocks are zeroed. The
+    /// vanilla RNN has no gate to set. Replaces `forget_bias` (set that to null).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub chrono: Option<f64>,
     /// Multiplies the recurrent weights W_hh after init (> 1 makes gradients explode).
@@ -174,7 +186,7 @@ impl Default for ModelConfig {
         ModelConfig {
             kind: ModelKind::Classifier,
             cell: CellKind::Lstm,
-            imp: Impl::Libtorch,
+            imp: Impl::Fused,
             input: InputKind::Embedding,
             embed_dim: 32,
             hidden: 64,

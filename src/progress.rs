@@ -2,9 +2,13 @@
 use indicatif::{ProgressBar, ProgressStyle};
 use std::io::IsTerminal;
 
-/// A bar of `len` steps labelled `prefix`, hidden when stderr is not a terminal.
+/// Set in the environment of the worker processes of a `--jobs` sweep.
+pub const WORKER: &str = "RNNLAB_WORKER";
+
+/// A bar of `len` steps labelled `prefix`, hidden when stderr is not a terminal and in the worker processes of a
+/// `--jobs` sweep (their parent shows one bar for all).
 pub fn bar(len: u64, prefix: &str) -> ProgressBar {
-    if !std::io::stderr().is_terminal() {
+    if !std::io::stderr().is_terminal() || std::env::var_os(WORKER).is_some() {
         return ProgressBar::hidden();
     }
     let pb = ProgressBar::new(len);

@@ -6,7 +6,7 @@
 //!
 //! An experiment is a type implementing [`Experiment`]: where its data comes from, what it adds to a trained
 //! run, and what it draws at the end.
-use crate::cli::{Common, SweepArgs};
+use crate::cli::{is_worker, Common, SweepArgs, WORKER, WORKER_THREADS};
 use crate::config::{self, AxisValue, Config, Grid, Loaded, ModelKind, Options, Validate};
 use crate::data::{Dataset, Refused, Source};
 use crate::model::{build, Model};
@@ -243,7 +243,12 @@ pub fn main<E: Experiment>(mut e: E, common: &Common, args: &SweepArgs) -> Resul
         only: args.only.clone(),
         overwrite: common.overwrite,
         device,
+        worker: is_worker(),
     };
+    if args.jobs > 1 && !opts.worker && !opts.merge_only {
+        let threads = common.threads.map_or((tch::get_num_threads() as usize / args.jobs).max(1), |t| t as usize);
+        return parallel(&mut e, &loaded, &common.set, &root, &opts, args.jobs, threads);
+    }
     run(&mut e, &loaded, &common.set, &root, &opts)
 }
 
@@ -257,12 +262,99 @@ pub struct RunOptions {
     pub only: Vec<String>,
     pub overwrite: bool,
     pub device: Device,
+    /// A worker of a `--jobs` sweep: train the runs no other worker has claimed, write no summary.
+    pub worker: bool,
 }
 
 impl Default for RunOptions {
     fn default() -> Self {
-        RunOptions { shard: None, merge_only: false, only: vec![], overwrite: false, device: Device::Cpu }
+        RunOptions {
+            shard: None,
+            merge_only: false,
+            only: vec![],
+            overwrite: false,
+            device: Device::Cpu,
+            worker: false,
+        }
     }
+}
+
+/// The runs this invocation trains: `--only`, then `--shard`.
+fn selected<'a, C>(all: &'a [Point<C>], opts: &RunOptions) -> Result<Vec<&'a Point<C>>> {
+    let picked: Vec<&Point<C>> =
+        all.iter().filter(|p| opts.only.is_empty() || opts.only.iter().any(|o| p.name.contains(o))).collect();
+    if picked.is_empty() {
+        bail!("--only {}: no run of the sweep has that in its name", opts.only.join(" --only "));
+    }
+    Ok(match opts.shard {
+        Some((i, n)) => picked.into_iter().enumerate().filter(|(k, _)| k % n == i - 1).map(|p| p.1).collect(),
+        None => picked,
+    })
+}
+
+/// Claims run `name` for this worker: true once, for the first worker that asks (an atomic file create).
+fn claim(claims: &Path, name: &str) -> Result<bool> {
+    match std::fs::OpenOptions::new().write(true).create_new(true).open(claims.join(name)) {
+        Ok(_) => Ok(true),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(false),
+        Err(e) => Err(e).with_context(|| format!("cannot claim {name} in {}", claims.display())),
+    }
+}
+
+/// `--jobs n`: the same command as `n` worker processes with `threads` libtorch threads each (cores/n unless
+/// `--threads` says), which claim the runs one by one; this process shows the overall progress, then writes the
+/// summary and charts as a serial sweep would.
+fn parallel<E: Experiment>(
+    e: &mut E,
+    loaded: &Loaded<Cfg<E>>,
+    overrides: &[String],
+    root: &Path,
+    opts: &RunOptions,
+    jobs: usize,
+    threads: usize,
+) -> Result<()> {
+    let all = points(loaded, &loaded.cfg.sweep, overrides)?;
+    let mine = selected(&all, opts)?;
+    e.check(&mine.iter().map(|p| &p.cfg).collect::<Vec<_>>())?;
+    let dir = root.join(folder::<E>(&loaded.cfg));
+    let claims = dir.join(".claims");
+    if claims.exists() {
+        std::fs::remove_dir_all(&claims).with_context(|| format!("cannot clear {}", claims.display()))?;
+    }
+    std::fs::create_dir_all(&claims).with_context(|| format!("cannot create {}", claims.display()))?;
+    eprintln!("{} runs on {jobs} workers, {threads} libtorch thread(s) each", mine.len());
+    let exe = std::env::current_exe()?;
+    let mut children = (1..=jobs)
+        .map(|k| {
+            std::process::Command::new(&exe)
+                .args(std::env::args_os().skip(1))
+                .env(WORKER, format!("{k}/{jobs}"))
+                .env(WORKER_THREADS, threads.to_string())
+                .spawn()
+                .with_context(|| format!("cannot start worker {k} ({})", exe.display()))
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let pb = crate::progress::bar(mine.len() as u64, "runs");
+    let mut codes = vec![None; children.len()];
+    while codes.iter().any(Option::is_none) {
+        std::thread::sleep(std::time::Duration::from_millis(500));
+        for (c, code) in children.iter_mut().zip(codes.iter_mut()) {
+            if code.is_none() {
+                *code = c.try_wait()?.map(|s| s.success());
+            }
+        }
+        let done = mine.iter().filter(|p| read_meta(&dir.join(&p.name)).is_ok_and(|m| m.status.is_complete())).count();
+        pb.set_position(done as u64);
+    }
+    pb.finish_and_clear();
+    let _ = std::fs::remove_dir_all(&claims);
+    let merge = RunOptions { merge_only: true, ..RunOptions { device: opts.device, ..Default::default() } };
+    run(e, loaded, overrides, root, &merge)?;
+    let failed = codes.iter().filter(|c| **c != Some(true)).count();
+    if failed > 0 {
+        bail!("{failed} of {jobs} workers reported failed runs; see the runs' meta.yaml (a rerun retries them)");
+    }
+    Ok(())
 }
 
 /// Runs the grid of `loaded` (see the module docs) and returns when the summary and charts are written.
@@ -277,26 +369,30 @@ pub fn run<E: Experiment>(
     let name = folder::<E>(&loaded.cfg);
     let mut failed = 0;
     if !opts.merge_only {
-        let picked: Vec<&Point<Cfg<E>>> =
-            all.iter().filter(|p| opts.only.is_empty() || opts.only.iter().any(|o| p.name.contains(o))).collect();
-        if picked.is_empty() {
-            bail!("--only {}: no run of the sweep has that in its name", opts.only.join(" --only "));
+        let mine = selected(&all, opts)?;
+        if let Some((i, n)) = opts.shard {
+            eprintln!("shard {i}/{n}: {} of {} runs", mine.len(), all.len());
         }
-        let mine: Vec<&Point<Cfg<E>>> = match opts.shard {
-            Some((i, n)) => {
-                let v: Vec<_> = picked.iter().enumerate().filter(|(k, _)| k % n == i - 1).map(|p| *p.1).collect();
-                eprintln!("shard {i}/{n}: {} of {} runs", v.len(), picked.len());
-                v
-            }
-            None => picked,
-        };
-        e.check(&mine.iter().map(|p| &p.cfg).collect::<Vec<_>>())?;
+        let claims = root.join(&name).join(".claims");
+        if !opts.worker {
+            e.check(&mine.iter().map(|p| &p.cfg).collect::<Vec<_>>())?;
+        }
         for (k, p) in mine.iter().enumerate() {
-            eprintln!("[{}/{}] {}", k + 1, mine.len(), p.name);
+            if opts.worker && !claim(&claims, &p.name)? {
+                continue;
+            }
+            let who = std::env::var(WORKER).map_or(String::new(), |w| format!(" (worker {w})"));
+            eprintln!("[{}/{}] {}{who}", k + 1, mine.len(), p.name);
             if let Err(err) = run_point(e, p, root, &name, opts) {
                 eprintln!("error: {}: {err:#}", p.name);
                 failed += 1;
             }
+        }
+        if opts.worker {
+            if failed > 0 {
+                bail!("{failed} run(s) failed");
+            }
+            return Ok(());
         }
     }
     let dir = root.join(&name);
@@ -374,6 +470,12 @@ pub fn run_point<E: Experiment>(
     for (k, s) in [("n_train", Some(&data.train)), ("n_val", data.val.as_ref()), ("n_test", data.test.as_ref())] {
         run.meta.result.insert(k.into(), s.map_or(0, |s| s.len()) as f64);
     }
+    // What the run trained on: tokens per epoch and the training sequences' lengths.
+    let lens = &data.train.lengths;
+    let tokens: i64 = lens.iter().sum();
+    run.meta.result.insert("train_tokens".into(), tokens as f64);
+    run.meta.result.insert("train_len_mean".into(), tokens as f64 / lens.len().max(1) as f64);
+    run.meta.result.insert("train_len_max".into(), lens.iter().copied().max().unwrap_or(0) as f64);
     tch::manual_seed(cfg.train.seed as i64);
     let vs = nn::VarStore::new(opts.device);
     let model = build(&vs.root(), &cfg.model, &data.shape);

@@ -277,7 +277,7 @@ impl Stepper {
         let s = model.stats(batch, true);
         lap(PHASES[0]);
         self.opt.zero_grad();
-        s.loss.backward();
+        model.backward(&s.loss);
         lap(PHASES[1]);
         let (norm, clipped) = clip_grad_norm(&self.vars, self.clip);
         lap(PHASES[2]);

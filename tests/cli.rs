@@ -73,3 +73,52 @@ fn help_lists_the_options() {
         assert!(text.contains(opt), "--help lacks {opt}:\n{text}");
     }
 }
+
+#[test]
+fn jobs_run_side_by_side_and_give_the_serial_bytes() {
+    // 4 runs: one process with 1 thread, then 2 worker processes with 1 thread each.
+    let dir = tempfile::tempdir().unwrap();
+    let small = [
+        "--set",
+        "sweep.data.length=[6,9]",
+        "--set",
+        "sweep.model.cell=[rnn,gru]",
+        "--set",
+        "train.epochs=2",
+        "--set",
+        "data.n_train=300",
+        "--set",
+        "data.n_val=60",
+        "--set",
+        "data.n_test=60",
+        "--threads",
+        "1",
+    ];
+    let run = |out: &str, extra: &[&str]| {
+        let o = Command::new(env!("CARGO_BIN_EXE_demo"))
+            .args(["--config", concat!(env!("CARGO_MANIFEST_DIR"), "/configs/demo.yaml"), "--out"])
+            .arg(dir.path().join(out))
+            .args(small)
+            .args(extra)
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    };
+    run("serial", &[]);
+    run("jobs", &["--jobs", "2"]);
+    let (a, b) = (dir.path().join("serial/demo"), dir.path().join("jobs/demo"));
+    let mut pids = std::collections::BTreeSet::new();
+    for r in ["rnn-L6-s0", "gru-L6-s0", "rnn-L9-s0", "gru-L9-s0"] {
+        for f in ["metrics.csv", "steps.csv", "grad_norms.csv", "config.yaml"] {
+            let (x, y) = (std::fs::read(a.join(r).join(f)).unwrap(), std::fs::read(b.join(r).join(f)).unwrap());
+            assert!(x == y, "{r}/{f} differs between the serial run and --jobs 2");
+        }
+        let meta = std::fs::read_to_string(b.join(r).join("meta.yaml")).unwrap();
+        pids.insert(meta.lines().find(|l| l.starts_with("pid:")).unwrap().to_string());
+        assert!(meta.contains("threads: 1"), "{meta}");
+    }
+    assert!(pids.len() >= 2, "one worker did every run: {pids:?}");
+    assert!(!b.join(".claims").exists(), "the claims are cleared");
+    let summary = std::fs::read_to_string(b.join("summary.csv")).unwrap();
+    assert_eq!(summary.lines().count(), 5, "{summary}");
+}

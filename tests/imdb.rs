@@ -194,3 +194,79 @@ fn min_len_points_below_the_minimum_are_refused_not_failed() {
     let meta = read_meta(&out.join("sweep_imdb/min_len-rnn-L40-s0")).unwrap();
     assert!(meta.message.unwrap().contains("only 0 training"));
 }
+
+#[test]
+fn distance_sweep_a_gated_cell_carries_the_evidence_the_vanilla_rnn_loses() {
+    // 200 training reviews of 13 tokens whose label words sit in the middle, then filler up to L = 120.
+    let dir = tempfile::tempdir().unwrap();
+    let (_, archive) = fixture(dir.path(), 100);
+    let out = dir.path().join("results");
+    let sets = [
+        "sweep.data.mode=[distance]",
+        "sweep.data.length=[120]",
+        "sweep.model={rnn: {model.cell: rnn}, gru: {model.cell: gru}, bow: {model.kind: bow, train.lr: 0.05}}",
+        "data.train_gaps=mixed",
+        "data.val_fraction=0.2",
+        "model.embed_dim=8",
+        "model.hidden=16",
+        "model.dropout=0",
+        "model.init={chrono: 120, forget_bias: null}",
+        "train.epochs=12",
+        "train.lr=0.01",
+        "train.batch_size=16",
+        "probe.enabled=true",
+        "probe.hidden=false",
+    ];
+    sweep(&out, &archive, &sets, None, false).unwrap();
+    let runs = out.join("sweep_imdb");
+    let meta = |m: &str| read_meta(&runs.join(format!("distance-{m}-L120-s0"))).unwrap();
+    let (rnn, gru) = (meta("rnn"), meta("gru"));
+    let acc = |m: &rnnlab::results::Meta| m.result["test_acc"];
+    assert!(acc(&gru) >= 0.9, "the GRU should carry the label words across ~110 filler steps: {}", acc(&gru));
+    assert!(acc(&rnn) <= 0.7, "the vanilla RNN should lose them: {}", acc(&rnn));
+    // Mixed gaps: training sequences are shorter on average than the test's L.
+    assert!(gru.result["train_len_mean"] < 100.0 && gru.result["train_len_max"] == 120.0, "{:?}", gru.result);
+    // The gradient at the evidence tokens after training: the GRU's is orders of magnitude larger.
+    let (g_rnn, g_gru) = (rnn.result["grad_evidence"], gru.result["grad_evidence"]);
+    assert!(g_gru > 1e3 * g_rnn, "‖∂L/∂x‖ at the evidence: GRU {g_gru:e}, RNN {g_rnn:e}");
+    assert!(runs.join("story.png").exists() && runs.join("story.svg").exists());
+}
+
+#[test]
+fn the_story_figure_reads_sweep_csv() {
+    let dir = tempfile::tempdir().unwrap();
+    let csv = dir.path().join("sweep.csv");
+    let mut text = String::from("experiment,run,status,model,mode,seq_len,seed,test_acc,grad_evidence,wall_s\n");
+    for (model, seed, l, acc, g) in [
+        ("rnn", 0, 50, 0.70, 1e-2),
+        ("rnn", 1, 50, 0.68, 2e-2),
+        ("rnn", 0, 500, 0.50, 1e-30),
+        ("rnn", 1, 500, 0.52, 3e-30),
+        ("gru", 0, 50, 0.72, 1e-2),
+        ("gru", 1, 50, 0.70, 1e-2),
+        ("gru", 0, 500, 0.71, 1e-3),
+        ("gru", 1, 500, 0.73, 3e-3),
+    ] {
+        text += &format!("sweep_imdb,{model}-{l}-s{seed},finished,{model},distance,{l},{seed},{acc},{g},1.0\n");
+    }
+    text += "sweep_imdb,bow-500,finished,bow,distance,500,0,0.74,,1.0\n";
+    text += "sweep_imdb,gru-t,finished,gru,truncate,500,0,0.99,1,1.0\n";
+    std::fs::write(&csv, text).unwrap();
+    let fig = rnnlab::experiments::imdb_sweep::story(&csv, 50).unwrap();
+    let [acc, grad] = &fig.panels[..] else { panic!("two panels") };
+    let series = |p: &rnnlab::plot::Panel, label: &str| {
+        p.series.iter().find(|s| s.label.starts_with(label)).unwrap_or_else(|| panic!("no {label}")).clone()
+    };
+    // Means over the seeds; the truncate row is not part of the distance story.
+    let gru = series(acc, "GRU (2 seeds)");
+    assert_eq!(gru.points.len(), 2);
+    assert!((gru.points[1].1 - 0.72).abs() < 1e-12 && gru.band.len() == 2, "{:?}", gru.points);
+    assert!((series(acc, "RNN").points[1].1 - 0.51).abs() < 1e-12);
+    assert_eq!(series(acc, "bag of words").points, vec![(500.0, 0.74)]);
+    assert_eq!(series(acc, "chance").points, vec![(50.0, 0.5), (500.0, 0.5)]);
+    let g = series(grad, "RNN");
+    assert!((g.points[1].1 - 2e-30).abs() < 1e-42 && g.band[1].1 == 1e-30 && g.band[1].2 == 3e-30, "{:?}", g);
+    assert!(grad.log_y && acc.log_x && grad.log_x);
+    fig.save(&dir.path().join("story")).unwrap();
+    assert!(dir.path().join("story.png").exists());
+}

@@ -249,7 +249,7 @@ fn init_options_change_the_weights_as_documented() {
 }
 
 #[test]
-fn chrono_init_spreads_forget_biases_and_closes_the_input_gate() {
+fn chrono_init_spreads_gate_biases_and_closes_the_lstm_input_gate() {
     let (h, t_max) = (64, 200.0);
     tch::manual_seed(0);
     let vs = nn::VarStore::new(Device::Cpu);
@@ -266,12 +266,23 @@ fn chrono_init_spreads_forget_biases_and_closes_the_input_gate() {
     assert!(spread > 1.0, "forget biases barely differ: spread {spread}");
     assert!(forget.iter().zip(&input).all(|(f, i)| *i == -*f), "input bias is not minus the forget bias");
     assert_eq!(b_hh.narrow(0, 0, 2 * h).abs().sum(Kind::Float).double_value(&[]), 0.0);
-    // Cell and output gates keep the uniform init; GRU and RNN ignore the option.
+    // Cell and output gates keep the uniform init.
     let k = 1.0 / (h as f64).sqrt();
     assert!(b_ih.narrow(0, 2 * h, 2 * h).abs().max().double_value(&[]) <= k);
-    for cell in [CellKind::Gru, CellKind::Rnn] {
-        let vs = nn::VarStore::new(Device::Cpu);
-        let r = Recurrent::new(&vs.root(), 4, &ModelConfig { init: init.clone(), ..spec(cell, h, 1, false) });
-        assert!(r.weights[0][2].abs().max().double_value(&[]) <= k, "{cell}: chrono changed its biases");
+    // GRU: the update gate (second block) gets the same spread of ln U(1, T − 1); reset and new blocks do not.
+    let vs = nn::VarStore::new(Device::Cpu);
+    let r = Recurrent::new(&vs.root(), 4, &ModelConfig { init: init.clone(), ..spec(CellKind::Gru, h, 1, false) });
+    let [_, _, b_ih, b_hh] = &r.weights[0];
+    let update = Vec::<f64>::try_from(b_ih.narrow(0, h, h).to_kind(Kind::Double)).unwrap();
+    assert!(update.iter().all(|b| (lo..=hi).contains(b)), "update biases outside [0, ln(T-1)]: {update:?}");
+    let mean = update.iter().sum::<f64>() / h as f64;
+    assert!(mean > 3.0, "update biases too small to keep the state: mean {mean}");
+    assert_eq!(b_hh.narrow(0, h, h).abs().sum(Kind::Float).double_value(&[]), 0.0);
+    for block in [0, 2] {
+        assert!(b_ih.narrow(0, block * h, h).abs().max().double_value(&[]) <= k, "GRU block {block} changed");
     }
+    // The vanilla RNN has no gate: the option leaves it as it is.
+    let vs = nn::VarStore::new(Device::Cpu);
+    let r = Recurrent::new(&vs.root(), 4, &ModelConfig { init: init.clone(), ..spec(CellKind::Rnn, h, 1, false) });
+    assert!(r.weights[0][2].abs().max().double_value(&[]) <= k, "rnn: chrono changed its biases");
 }

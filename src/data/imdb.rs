@@ -375,8 +375,23 @@ pub struct ImdbConfig {
     pub pad: Pad,
     /// distance: review tokens kept before the filler.
     pub distance_k: usize,
+    /// distance: how long the training sequences' filler is (validation and test are always exactly L).
+    pub train_gaps: Gaps,
     /// min_len: refuse a point with fewer training (or test) reviews than this.
     pub min_examples: usize,
+}
+
+/// The filler of the training sequences in `distance` mode.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Gaps {
+    /// Every training sequence is L long, as at test time.
+    #[default]
+    Fixed,
+    /// Each training review's filler is cut to a length drawn uniformly from [0, L − its evidence] (once per
+    /// seed): the short gaps show the model what matters, the long ones teach it to carry that; on average the
+    /// sequences are half as long.
+    Mixed,
 }
 
 impl Default for ImdbConfig {
@@ -394,6 +409,7 @@ impl Default for ImdbConfig {
             keep: Keep::First,
             pad: Pad::Post,
             distance_k: 50,
+            train_gaps: Gaps::Fixed,
             min_examples: 500,
         }
     }
@@ -485,6 +501,14 @@ impl ImdbConfig {
         }
         if let Some(m) = self.max_test {
             test.truncate(m);
+        }
+        if self.mode == Mode::Distance && self.train_gaps == Gaps::Mixed {
+            let mut draw = Rng::derived(seed, "imdb-gaps");
+            for e in &mut train {
+                let evidence = e.tokens.iter().position(|&t| t == FILLER).unwrap_or(e.tokens.len());
+                let gap = draw.below((e.tokens.len() - evidence + 1) as u64) as usize;
+                e.tokens.truncate(evidence + gap);
+            }
         }
         let pad = if self.mode == Mode::Truncate { self.pad } else { Pad::Post };
         Ok(Dataset {

@@ -49,7 +49,10 @@ pub struct BenchArgs {
     /// Protocols to run.
     #[arg(long, value_delimiter = ',', default_value = "names,imdb")]
     pub protocols: Vec<String>,
-    /// Only the rows of the default implementation (what bench-compare needs).
+    /// Cells to measure.
+    #[arg(long, value_delimiter = ',', default_value = "rnn,gru,lstm")]
+    pub cells: Vec<CellKind>,
+    /// Only the rows of the default implementation, fused (what bench-compare needs).
     #[arg(long)]
     pub fused_only: bool,
     /// Timed passes per row (median reported).
@@ -134,9 +137,10 @@ pub fn run(cli: &BenchArgs) -> Result<()> {
         let test = test.head(if cli.quick { 256 } else { 2000 });
         let train_batches = bucketed(&data.train, batches + warmup);
         export(&dir.join("batches").join(format!("{protocol}.bin")), &data.train, &train_batches, &test)?;
-        for cell in CellKind::ALL {
-            for imp in [Impl::Libtorch, Impl::Unrolled] {
-                if imp == Impl::Unrolled && cli.fused_only {
+        for &cell in &cli.cells {
+            for imp in [Impl::Fused, Impl::Libtorch, Impl::Unrolled] {
+                // The LSTM's fused path is libtorch's kernel: one row for both.
+                if (imp != Impl::Fused && cli.fused_only) || (imp == Impl::Libtorch && cell == CellKind::Lstm) {
                     continue;
                 }
                 let cfg = ModelConfig { cell, imp, ..model_config(cell, input) };
@@ -190,7 +194,7 @@ pub fn run(cli: &BenchArgs) -> Result<()> {
         write_atomic(&dir.join("profile.csv"), &csv_bytes(&profiles)?)?;
     }
     let lstm =
-        rows.iter().find(|r| r.protocol == "imdb" && r.model == "lstm" && r.phase == "train" && r.imp == "libtorch");
+        rows.iter().find(|r| r.protocol == "imdb" && r.model == "lstm" && r.phase == "train" && r.imp == "fused");
     if let Some(r) = lstm {
         println!(
             "imdb LSTM training: {:.1} GFLOP/s = {:.0} % of the {ceiling:.1} GFLOP/s GEMM ceiling",
@@ -371,6 +375,7 @@ fn measure(
 /// The `impl` column's value.
 fn impl_name(imp: Impl) -> &'static str {
     match imp {
+        Impl::Fused => "fused",
         Impl::Libtorch => "libtorch",
         Impl::Unrolled => "unrolled",
     }
@@ -473,7 +478,7 @@ fn chart(rows: &[Row], dir: &Path) -> Result<()> {
     for phase in ["train", "infer"] {
         let cats: Vec<(String, String)> = ["names", "imdb"]
             .iter()
-            .flat_map(|p| ["libtorch", "unrolled"].map(|i| (p.to_string(), i.to_string())))
+            .flat_map(|p| ["fused", "libtorch", "unrolled"].map(|i| (p.to_string(), i.to_string())))
             .filter(|(p, i)| rows.iter().any(|r| &r.protocol == p && &r.imp == i && r.phase == phase))
             .collect();
         if cats.is_empty() {
@@ -529,7 +534,7 @@ fn compare(ours: &Path, theirs: &Path, dir: &Path) -> Result<()> {
     let med = |rows: &[Row], p: &str, m: &str, ph: &str, f: &dyn Fn(&Row) -> f64| -> f64 {
         let v: Vec<f64> = rows
             .iter()
-            .filter(|r| r.protocol == p && r.model == m && r.phase == ph && r.imp != "unrolled")
+            .filter(|r| r.protocol == p && r.model == m && r.phase == ph && r.imp == "fused")
             .map(f)
             .filter(|x| x.is_finite())
             .collect();

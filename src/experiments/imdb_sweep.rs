@@ -6,13 +6,16 @@
 //! Runs: every (mode, L, model, seed) of the config's sweep, each its own run folder in results/sweep_imdb/,
 //! including a bag-of-words logistic regression on the same inputs as a reference (`model: bow`).
 use crate::charts::{baseline, metric_vs};
+use crate::config::CellKind;
 use crate::data::imdb::{ImdbConfig, Mode};
-use crate::plot::{Figure, Panel, Series, BASELINE_GREY, OTHER};
+use crate::plot::{cell_color, cell_width, Figure, Panel, Series, BASELINE_GREY, OTHER};
 use crate::results::summary::{by_tag, table, Column, CLASSIFIER_RESULTS};
-use crate::results::{Meta, Status};
-use crate::sweep::{Cfg, Experiment};
+use crate::results::{read_csv, Meta, Status};
+use crate::stats::aggregate;
+use crate::sweep::{Cfg, Experiment, Trained};
 use anyhow::Result;
-use std::collections::BTreeSet;
+use serde::Deserialize;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
 #[derive(Default)]
@@ -34,7 +37,9 @@ impl Experiment for ImdbSweep {
     const CONFIG: &'static str = "configs/imdb_sweep.yaml";
 
     fn columns(&self) -> (Vec<&'static str>, Vec<&'static str>) {
-        (vec!["model", "mode", "seq_len"], CLASSIFIER_RESULTS.to_vec())
+        let mut results = CLASSIFIER_RESULTS.to_vec();
+        results.extend(["train_tokens", "train_len_mean", "train_len_max", "grad_evidence", "grad_evidence_init"]);
+        (vec!["model", "mode", "seq_len"], results)
     }
 
     fn summary_name(&self) -> &'static str {
@@ -45,9 +50,39 @@ impl Experiment for ImdbSweep {
         vec![("mode".into(), mode_name(cfg.data.mode).into()), ("seq_len".into(), cfg.data.length.to_string())]
     }
 
+    /// In distance mode with the probe on: the mean ‖∂L/∂x_t‖ at the evidence tokens (the review's first k,
+    /// `distance_to_readout` ≥ L − k), at init and after training.
+    fn after(&mut self, cfg: &Cfg<Self>, t: Trained) -> Result<()> {
+        let rows = t.run.grad_rows();
+        if cfg.data.mode != Mode::Distance || rows.is_empty() {
+            return Ok(());
+        }
+        let l = cfg.data.length as i64;
+        let first = l - (cfg.data.distance_k as i64).min(l);
+        let last = rows.iter().map(|r| r.step).max().unwrap_or(0);
+        let mean_at = |step: usize| {
+            let v: Vec<f64> = rows
+                .iter()
+                .filter(|r| r.step == step && r.quantity == "dl_dx" && r.distance_to_readout >= first)
+                .map(|r| r.norm)
+                .collect();
+            (!v.is_empty()).then(|| v.iter().sum::<f64>() / v.len() as f64)
+        };
+        let found = [("grad_evidence_init", mean_at(0)), ("grad_evidence", mean_at(last))];
+        for (key, v) in found {
+            if let Some(v) = v {
+                t.run.meta.result.insert(key.into(), v);
+            }
+        }
+        Ok(())
+    }
+
     fn finish(&mut self, root: &Path, cfg: &Cfg<Self>, runs: &[Meta]) -> Result<String> {
         let dir = root.join(crate::sweep::folder::<Self>(cfg));
         let mut text = String::new();
+        if runs.iter().any(|m| m.tag("mode") == "distance") {
+            story(&dir.join(self.summary_name()), cfg.data.distance_k)?.save(&dir.join("story"))?;
+        }
         for mode in [Mode::Truncate, Mode::MinLen, Mode::Distance] {
             let name = mode_name(mode);
             let ms: Vec<Meta> = runs.iter().filter(|m| m.tag("mode") == name).cloned().collect();
@@ -115,6 +150,97 @@ impl Experiment for ImdbSweep {
             let cols = Column::per_value(&ms, "seq_len", "L", "test_acc");
             text += &table(&format!("{name}: test accuracy"), &ms, &["model"], &cols);
         }
-        Ok(text + "charts: accuracy_vs_length_<mode>, min_len_counts\n")
+        Ok(text + "charts: story, accuracy_vs_length_<mode>, min_len_counts\n")
     }
+}
+
+/// The columns of sweep.csv the story reads.
+#[derive(Deserialize)]
+struct StoryRow {
+    model: String,
+    mode: String,
+    seq_len: f64,
+    test_acc: Option<f64>,
+    grad_evidence: Option<f64>,
+}
+
+/// The story of the distance mode in one figure, from sweep.csv alone: test accuracy against L (mean ± std over
+/// seeds, with chance and the bag of words) beside the gradient that reaches the evidence tokens after training
+/// (log scale, mean over seeds; band: lowest to highest seed).
+pub fn story(sweep_csv: &Path, k: usize) -> Result<Figure> {
+    let rows: Vec<StoryRow> = read_csv(sweep_csv)?;
+    let rows: Vec<&StoryRow> = rows.iter().filter(|r| r.mode == "distance").collect();
+    let seeds = |m: &str| {
+        let mut n: BTreeMap<i64, usize> = BTreeMap::new();
+        rows.iter()
+            .filter(|r| r.model == m && r.test_acc.is_some())
+            .for_each(|r| *n.entry(r.seq_len as i64).or_default() += 1);
+        n.values().copied().max().unwrap_or(0)
+    };
+    let (mut acc, mut grad) = (Vec::new(), Vec::new());
+    for cell in CellKind::ALL {
+        let of = |f: fn(&StoryRow) -> Option<f64>| {
+            aggregate(rows.iter().filter(|r| r.model == cell.name()).filter_map(|r| Some((r.seq_len as i64, f(r)?))))
+        };
+        let a = of(|r| r.test_acc);
+        if a.is_empty() {
+            continue;
+        }
+        let n = seeds(cell.name());
+        let label = if n > 1 { format!("{} ({n} seeds)", cell.label()) } else { cell.label().to_string() };
+        let pts: Vec<(f64, f64)> = a.iter().map(|(l, v)| (*l as f64, v.0)).collect();
+        let band = if n > 1 { a.iter().map(|(l, v)| (*l as f64, v.0 - v.1, v.0 + v.1)).collect() } else { vec![] };
+        let (color, width) = (cell_color(cell), cell_width(cell));
+        acc.push(Series::new(label.clone(), color, pts).band(band).markers().width(width));
+        let g: Vec<(i64, f64, f64, f64)> = {
+            let mut by: BTreeMap<i64, Vec<f64>> = BTreeMap::new();
+            for r in rows.iter().filter(|r| r.model == cell.name()) {
+                if let Some(v) = r.grad_evidence.filter(|v| *v > 0.0) {
+                    by.entry(r.seq_len as i64).or_default().push(v);
+                }
+            }
+            by.into_iter()
+                .map(|(l, v)| {
+                    let (lo, hi) = v.iter().fold((f64::INFINITY, 0f64), |(a, b), &x| (a.min(x), b.max(x)));
+                    (l, v.iter().sum::<f64>() / v.len() as f64, lo, hi)
+                })
+                .collect()
+        };
+        let pts = g.iter().map(|p| (p.0 as f64, p.1)).collect();
+        let band = if n > 1 { g.iter().map(|p| (p.0 as f64, p.2, p.3)).collect() } else { vec![] };
+        grad.push(Series::new(label, color, pts).band(band).markers().width(width));
+    }
+    let lengths: Vec<f64> = rows.iter().map(|r| r.seq_len).collect();
+    let (x0, x1) = lengths.iter().fold((f64::INFINITY, 0f64), |(a, b), &l| (a.min(l), b.max(l)));
+    let bow = aggregate(rows.iter().filter(|r| r.model == "bow").filter_map(|r| Some((r.seq_len as i64, r.test_acc?))));
+    if !bow.is_empty() {
+        let pts = bow.iter().map(|(l, v)| (*l as f64, v.0)).collect();
+        acc.push(Series::new("bag of words (same tokens, order-free)", OTHER[0], pts).dashed().width(2).markers());
+    }
+    acc.push(baseline("chance (50 %)", 0.5, x0, x1));
+    let x_label = format!("L = the review's first {k} tokens + L − {k} filler steps (log scale)");
+    let panels = vec![
+        Panel {
+            title: "test accuracy (mean ± std over seeds)".into(),
+            x_label: x_label.clone(),
+            y_label: "test accuracy".into(),
+            log_x: true,
+            y_range: Some((0.45, 0.9)),
+            series: acc,
+            ..Default::default()
+        },
+        Panel {
+            title: "gradient reaching the evidence, after training".into(),
+            x_label,
+            y_label: format!("mean ‖∂L/∂x_t‖ over the first {k} tokens (log scale)"),
+            log_x: true,
+            log_y: true,
+            series: grad,
+            ..Default::default()
+        },
+    ];
+    let title = format!("IMDB: the evidence sits L − {k} steps before the readout; what survives the distance");
+    let mut fig = Figure::new(title, panels);
+    fig.size = (1500, 700);
+    Ok(fig)
 }

@@ -116,4 +116,8 @@ impl Objective for Classifier {
     fn stats(&self, batch: &Batch, train: bool) -> Stats {
         class_stats(&self.forward(batch, train), &batch.targets)
     }
+
+    fn backward(&self, loss: &Tensor) {
+        self.rnn.backward(loss);
+    }
 }

@@ -80,6 +80,10 @@ impl Objective for LanguageModel {
         Stats { loss, correct, count }
     }
 
+    fn backward(&self, loss: &Tensor) {
+        self.rnn.backward(loss);
+    }
+
     fn reset(&self) {
         *self.state.borrow_mut() = None;
     }

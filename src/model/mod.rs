@@ -2,6 +2,7 @@
 //! ([`Recurrent`]), a sequence classifier on top of it, a language model, and the bag-of-words reference.
 pub mod bow;
 pub mod classifier;
+pub mod fused;
 pub mod lm;
 pub mod recurrent;
 
@@ -27,6 +28,10 @@ pub struct Stats {
 /// Anything the training loop can train.
 pub trait Objective {
     fn stats(&self, batch: &Batch, train: bool) -> Stats;
+    /// Gradients of `loss` (from a training [`stats`](Self::stats)) into the variables.
+    fn backward(&self, loss: &Tensor) {
+        loss.backward();
+    }
     /// Forget state carried between batches (a language model trained with truncated backpropagation through
     /// time); called at the start of every training epoch and evaluation.
     fn reset(&self) {}

@@ -1,11 +1,13 @@
-//! One recurrent layer stack for the three cells, in PyTorch's parameter layout, with two implementations:
-//! `Libtorch` calls libtorch's kernels (`rnn_tanh`, `gru`, `lstm`) for training; `Unrolled` is the textbook step
-//! loop (`h = tanh(W_ih x + b_ih + W_hh h + b_hh)` and the gated equivalents) for diagnostics. Tests check that
-//! both agree, and agree with PyTorch.
+//! One recurrent layer stack for the three cells, in PyTorch's parameter layout, with three implementations:
+//! `Fused` runs rnnlab's own GRU and vanilla RNN ([`super::fused`]) and libtorch's LSTM kernel; `Libtorch` calls
+//! libtorch's kernels (`rnn_tanh`, `gru`, `lstm`); `Unrolled` is the textbook step loop
+//! (`h = tanh(W_ih x + b_ih + W_hh h + b_hh)` and the gated equivalents) for diagnostics. Tests check that all
+//! agree, and agree with PyTorch.
 //!
 //! Variable lengths without packing: each sequence occupies a span `[start, start + len)` of the padded batch.
 //! The forward direction reads it left to right (post-padding comes after the readout); the backward direction
 //! runs on a copy whose spans are reversed in place, so it also starts at the sequence's real last token.
+use super::fused::{self, Tape};
 use crate::config::{CellKind, Impl, ModelConfig};
 use crate::data::Spans;
 use tch::{nn, Tensor};
@@ -21,6 +23,10 @@ pub struct Recurrent {
     pub dropout: f64,
     /// `[w_ih, w_hh, b_ih, b_hh]` per layer and direction, in PyTorch's order (l0, l0_reverse, l1, ...).
     pub weights: Vec<[Tensor; 4]>,
+    /// The implementation [`forward_state`](Self::forward_state) uses (`model.impl`).
+    pub imp: Impl,
+    /// The fused calls of the current training step, for [`backward`](Self::backward).
+    pub tape: Tape,
 }
 
 /// Initial and final hidden state of a unidirectional stack: `h` (and `c` for LSTM), each `[layers, B, H]`.
@@ -55,6 +61,11 @@ impl Recurrent {
                     if init.recurrent_gain != 1.0 {
                         let _ = w[1].shallow_clone().g_mul_scalar_(init.recurrent_gain);
                     }
+                    // PyTorch's GRU gate order: reset, update, new; h' = (1 − z) n + z h, so z near 1 keeps h.
+                    if let (CellKind::Gru, Some(t_max)) = (cell, init.chrono) {
+                        let _ = w[2].narrow(0, hidden, hidden).uniform_(1.0, t_max - 1.0).log_();
+                        let _ = w[3].narrow(0, hidden, hidden).fill_(0.0);
+                    }
                     // PyTorch's LSTM gate order: input, forget, cell, output.
                     if cell == CellKind::Lstm {
                         let (mut input_b, mut forget_b) = (w[2].narrow(0, 0, hidden), w[2].narrow(0, hidden, hidden));
@@ -71,7 +82,7 @@ impl Recurrent {
                 weights.push(w);
             }
         }
-        Recurrent { cell, input, hidden, layers, bidirectional, dropout, weights }
+        Recurrent { cell, input, hidden, layers, bidirectional, dropout, weights, imp: m.imp, tape: Tape::default() }
     }
 
     pub fn dirs(&self) -> i64 {
@@ -80,6 +91,12 @@ impl Recurrent {
         } else {
             1
         }
+    }
+
+    /// Gradients of `loss` into the variables: autograd, then the backward pass of the fused calls.
+    pub fn backward(&self, loss: &Tensor) {
+        loss.backward();
+        self.tape.backward();
     }
 
     /// Output of the last layer, `[B, T, dirs * hidden]`. `spans` = None treats every step as real.
@@ -98,6 +115,7 @@ impl Recurrent {
         };
         let mut input = x.shallow_clone();
         let mut trace = Vec::new();
+        self.tape.clear();
         for l in 0..self.layers as usize {
             if l > 0 {
                 input = input.dropout(self.dropout, train);
@@ -108,7 +126,10 @@ impl Recurrent {
                 let w = &self.weights[l * dirs + d];
                 let xin = if d == 0 { input.shallow_clone() } else { flip(&input) };
                 let (out, hs) = match imp {
-                    Impl::Libtorch => (self.fused(&xin, w, None, train).0, Vec::new()),
+                    Impl::Fused if fused::covers(self.cell, &xin) => {
+                        (self.tape.forward(self.cell, &xin, None, w, train, l).0, Vec::new())
+                    }
+                    Impl::Fused | Impl::Libtorch => (self.libtorch(&xin, w, None, train).0, Vec::new()),
                     Impl::Unrolled => self.unrolled(&xin, w),
                 };
                 if l == 0 && d == 0 {
@@ -127,12 +148,18 @@ impl Recurrent {
         assert!(!self.bidirectional, "forward_state needs a unidirectional model");
         let mut input = x.shallow_clone();
         let (mut hs, mut cs) = (Vec::new(), Vec::new());
+        self.tape.clear();
         for (l, w) in self.weights.iter().enumerate() {
             if l > 0 {
                 input = input.dropout(self.dropout, train);
             }
             let s0 = state.map(|s| (s.h.get(l as i64), s.c.as_ref().map(|c| c.get(l as i64))));
-            let (out, h, c) = self.fused(&input, w, s0, train);
+            let (out, h, c) = if self.imp == Impl::Fused && fused::covers(self.cell, &input) {
+                let (out, h) = self.tape.forward(self.cell, &input, s0.as_ref().map(|s| &s.0), w, train, l);
+                (out, h, None)
+            } else {
+                self.libtorch(&input, w, s0, train)
+            };
             hs.push(h);
             cs.extend(c);
             input = out;
@@ -142,7 +169,7 @@ impl Recurrent {
     }
 
     /// One layer, one direction, through libtorch's kernel. Returns (output, h_T, c_T).
-    fn fused(
+    fn libtorch(
         &self,
         x: &Tensor,
         w: &[Tensor; 4],

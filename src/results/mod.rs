@@ -207,6 +207,11 @@ impl RunDir {
         self.grads.extend(rows);
     }
 
+    /// The gradient-norm rows recorded so far.
+    pub fn grad_rows(&self) -> &[GradRow] {
+        &self.grads
+    }
+
     /// Writes the recorded rows: `metrics.csv`, `steps.csv`, `grad_norms.csv` (each once it has rows).
     pub fn flush(&self) -> Result<()> {
         if !self.metrics.is_empty() {
