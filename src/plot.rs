@@ -5,6 +5,8 @@
 //! [`cell_color`]. Log axes are drawn by plotting log10 values and labelling ticks with powers of ten.
 use crate::config::CellKind;
 use anyhow::{anyhow, Result};
+use plotters::coord::ranged1d::{KeyPointHint, KeyPointWeight, NoDefaultFormatting, Ranged, ValueFormatter};
+use plotters::coord::types::RangedCoordf64;
 use plotters::coord::Shift;
 use plotters::prelude::*;
 use plotters::style::register_font;
@@ -102,6 +104,8 @@ pub struct Panel {
     pub log_y: bool,
     pub x_range: Option<(f64, f64)>,
     pub y_range: Option<(f64, f64)>,
+    /// Where the x axis is labelled (data values, e.g. the swept lengths); empty: automatic.
+    pub x_ticks: Vec<f64>,
     pub series: Vec<Series>,
 }
 
@@ -149,6 +153,7 @@ enum Canvas<'a> {
     Figure(&'a Figure),
     Heatmap(&'a Heatmap),
     Bars(&'a Bars),
+    BarStack(&'a BarStack),
     Table(&'a Table),
     Text(&'a ColouredText),
 }
@@ -159,6 +164,7 @@ impl Canvas<'_> {
             Canvas::Figure(f) => draw_figure(root, f),
             Canvas::Heatmap(h) => draw_heatmap(root, h),
             Canvas::Bars(b) => draw_bars(root, b),
+            Canvas::BarStack(b) => draw_bar_stack(root, b),
             Canvas::Table(t) => draw_table(root, t),
             Canvas::Text(t) => draw_text(root, t),
         };
@@ -279,12 +285,68 @@ fn draw_panel<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, p: &Panel) -> D
         .y_range
         .map(|(a, b)| (lg(a, p.log_y), lg(b, p.log_y)))
         .unwrap_or_else(|| span(ys.filter(|y| !p.log_y || *y > 0.0).map(|y| lg(y, p.log_y)), 0.05));
-    let mut chart = ChartBuilder::on(area)
-        .caption(&p.title, font(19.0))
-        .margin(12)
-        .x_label_area_size(52)
-        .y_label_area_size(78)
-        .build_cartesian_2d(x0..x1, y0..y1)?;
+    let mut builder = ChartBuilder::on(area);
+    builder.caption(&p.title, font(19.0)).margin(12).x_label_area_size(52).y_label_area_size(78);
+    // A log x axis is labelled at 1, 2, 5 × 10^k (the lengths sweeps use), unless the panel says where.
+    let ticks =
+        if p.x_ticks.is_empty() && p.log_x { one_two_five(10f64.powf(x0), 10f64.powf(x1)) } else { p.x_ticks.clone() };
+    if ticks.is_empty() {
+        let mut chart = builder.build_cartesian_2d(x0..x1, y0..y1)?;
+        fill_panel(&mut chart, p)
+    } else {
+        let keys: Vec<f64> = ticks.iter().map(|&t| lg(t, p.log_x)).collect();
+        let axis = Ticked { inner: (x0..x1).into(), keys };
+        let mut chart = builder.build_cartesian_2d(axis, y0..y1)?;
+        fill_panel(&mut chart, p)
+    }
+}
+
+/// 1, 2, 5 × 10^k within [lo, hi].
+fn one_two_five(lo: f64, hi: f64) -> Vec<f64> {
+    let mut out = Vec::new();
+    let mut decade = 10f64.powf(lo.max(1e-300).log10().floor());
+    while decade <= hi {
+        out.extend([1.0, 2.0, 5.0].map(|m| m * decade).into_iter().filter(|v| (lo..=hi).contains(v)));
+        decade *= 10.0;
+    }
+    out
+}
+
+/// An f64 axis labelled (and gridded) at given values only.
+#[derive(Clone)]
+struct Ticked {
+    inner: RangedCoordf64,
+    keys: Vec<f64>,
+}
+
+impl Ranged for Ticked {
+    type FormatOption = NoDefaultFormatting;
+    type ValueType = f64;
+    fn map(&self, v: &f64, limit: (i32, i32)) -> i32 {
+        self.inner.map(v, limit)
+    }
+    fn key_points<H: KeyPointHint>(&self, hint: H) -> Vec<f64> {
+        match hint.weight() {
+            KeyPointWeight::Bold => self.keys.clone(),
+            KeyPointWeight::Any => vec![],
+        }
+    }
+    fn range(&self) -> std::ops::Range<f64> {
+        self.inner.range()
+    }
+}
+
+impl ValueFormatter<f64> for Ticked {
+    fn format(v: &f64) -> String {
+        v.to_string()
+    }
+}
+
+/// The mesh, bands, lines and markers of a panel on its axes.
+fn fill_panel<DB: DrawingBackend, X: Ranged<ValueType = f64> + ValueFormatter<f64>>(
+    chart: &mut ChartContext<DB, Cartesian2d<X, RangedCoordf64>>,
+    p: &Panel,
+) -> DrawResult<DB> {
     let (lx, ly) = (p.log_x, p.log_y);
     let fx = move |v: &f64| tick(*v, lx);
     let fy = move |v: &f64| tick(*v, ly);
@@ -477,12 +539,55 @@ impl Bars {
 fn draw_bars<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, b: &Bars) -> DrawResult<DB> {
     root.fill(&WHITE)?;
     let root = root.titled(&b.title, font(24.0))?;
+    let main = bars_legend(&root, b)?;
+    draw_bar_panel(&main, b, None)
+}
+
+/// Draws the legend of `b`'s series and lines at the right of `root`; returns the area left for the bars.
+fn bars_legend<DB: DrawingBackend>(
+    root: &DrawingArea<DB, Shift>,
+    b: &Bars,
+) -> std::result::Result<DrawingArea<DB, Shift>, DrawingAreaErrorKind<DB::ErrorType>> {
     let mut entries: Vec<Entry> = b.series.iter().map(|s| (s.0.clone(), s.1, Dash::Solid, 5)).collect();
     entries.extend(b.hlines.iter().map(|h| (h.1.clone(), BASELINE_GREY, Dash::Dashed, 2)));
     let longest = entries.iter().map(|e| e.0.chars().count()).max().unwrap_or(0);
     let (w, _) = root.dim_in_pixel();
     let (main, legend) = root.split_horizontally(w.saturating_sub((60 + longest * 9).min(380) as u32));
     draw_legend(&legend, &entries)?;
+    Ok(main)
+}
+
+/// Several [`Bars`] panels stacked, with one title and the first panel's legend (the panels' `title`s become
+/// their captions).
+#[derive(Clone, Debug)]
+pub struct BarStack {
+    pub title: String,
+    pub panels: Vec<Bars>,
+    pub size: (u32, u32),
+}
+
+impl BarStack {
+    pub fn save(&self, stem: &Path) -> Result<()> {
+        save_both(stem, self.size, Canvas::BarStack(self))
+    }
+}
+
+fn draw_bar_stack<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, s: &BarStack) -> DrawResult<DB> {
+    root.fill(&WHITE)?;
+    let root = root.titled(&s.title, font(24.0))?;
+    let Some(first) = s.panels.first() else { return Ok(()) };
+    let main = bars_legend(&root, first)?;
+    for (area, b) in main.split_evenly((s.panels.len(), 1)).iter().zip(&s.panels) {
+        draw_bar_panel(area, b, Some(&b.title))?;
+    }
+    Ok(())
+}
+
+fn draw_bar_panel<DB: DrawingBackend>(
+    main: &DrawingArea<DB, Shift>,
+    b: &Bars,
+    caption: Option<&str>,
+) -> DrawResult<DB> {
     let n = b.categories.len();
     let k = b.series.len().max(1);
     let ly = b.log_y;
@@ -502,11 +607,12 @@ fn draw_bars<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, b: &Bars) -> Dra
     let longest_cat = b.categories.iter().map(|c| c.chars().count()).max().unwrap_or(1) as f64;
     let per_cat = (main.dim_in_pixel().0 as f64 - 100.0) / n.max(1) as f64;
     let tick_size = (per_cat / longest_cat * 1.6).clamp(9.0, 14.0);
-    let mut chart = ChartBuilder::on(&main)
-        .margin(12)
-        .x_label_area_size(50)
-        .y_label_area_size(80)
-        .build_cartesian_2d(0f64..n as f64, y0..y1)?;
+    let mut builder = ChartBuilder::on(main);
+    if let Some(c) = caption {
+        builder.caption(c, font(18.0));
+    }
+    let mut chart =
+        builder.margin(12).x_label_area_size(50).y_label_area_size(80).build_cartesian_2d(0f64..n as f64, y0..y1)?;
     let cats = b.categories.clone();
     let fx = move |v: &f64| {
         cats.get(v.floor() as usize).filter(|_| (v.fract() - 0.5).abs() < 1e-6).cloned().unwrap_or_default()
@@ -684,6 +790,12 @@ fn draw_text<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, t: &ColouredText
 #[cfg(test)]
 mod tests {
     use super::tick;
+
+    #[test]
+    fn log_axes_are_labelled_at_one_two_five() {
+        assert_eq!(super::one_two_five(9.0, 1100.0), vec![10.0, 20.0, 50.0, 100.0, 200.0, 500.0, 1000.0]);
+        assert_eq!(super::one_two_five(0.3, 3.0), vec![0.5, 1.0, 2.0]);
+    }
 
     #[test]
     fn log_ticks_are_short() {

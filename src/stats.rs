@@ -92,6 +92,14 @@ pub fn balanced_accuracy(m: &[Vec<u64>]) -> f64 {
     r.iter().sum::<f64>() / r.len().max(1) as f64
 }
 
+/// Class probabilities `p` from a model whose outputs reflect the prior `from`, corrected to the prior `to`
+/// (Bayes: p'(c) ∝ p(c) · to_c / from_c), normalised.
+pub fn shift_prior(p: &[f64], from: &[f64], to: &[f64]) -> Vec<f64> {
+    let q: Vec<f64> = p.iter().zip(from).zip(to).map(|((p, f), t)| if *f > 0.0 { p * t / f } else { 0.0 }).collect();
+    let s: f64 = q.iter().sum();
+    q.iter().map(|v| v / s.max(1e-300)).collect()
+}
+
 /// Rows normalised to sum to 1.
 pub fn row_normalise(m: &[Vec<u64>]) -> Vec<Vec<f64>> {
     m.iter()
@@ -149,6 +157,21 @@ mod tests {
         assert_eq!(&p[..2], &[0.5, 2.0 / 3.0]);
         assert!(p[2].is_nan(), "class 2 is never predicted: {p:?}");
         assert!((balanced_accuracy(&m) - 0.5).abs() < 1e-12);
+    }
+
+    #[test]
+    fn prior_correction_on_a_hand_made_softmax() {
+        // Trained on 90 % class 0: p = (0.6, 0.4). Under a uniform prior, class 1 wins: (0.6/0.9, 0.4/0.1) ∝ (2/3, 4).
+        let p = shift_prior(&[0.6, 0.4], &[0.9, 0.1], &[0.5, 0.5]);
+        assert!((p[0] - (2.0 / 3.0) / (2.0 / 3.0 + 4.0)).abs() < 1e-12 && (p[0] + p[1] - 1.0).abs() < 1e-12);
+        // The same prior back and forth is the identity; a zero prior drops the class.
+        let q = shift_prior(
+            &shift_prior(&[0.2, 0.3, 0.5], &[0.5, 0.3, 0.2], &[0.1, 0.1, 0.8]),
+            &[0.1, 0.1, 0.8],
+            &[0.5, 0.3, 0.2],
+        );
+        assert!(q.iter().zip([0.2, 0.3, 0.5]).all(|(a, b)| (a - b).abs() < 1e-12), "{q:?}");
+        assert_eq!(shift_prior(&[0.5, 0.5], &[0.5, 0.5], &[1.0, 0.0]), vec![1.0, 0.0]);
     }
 
     #[test]

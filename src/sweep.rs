@@ -7,7 +7,7 @@
 //! An experiment is a type implementing [`Experiment`]: where its data comes from, what it adds to a trained
 //! run, and what it draws at the end.
 use crate::cli::{is_worker, Common, SweepArgs, WORKER, WORKER_THREADS};
-use crate::config::{self, AxisValue, Config, Grid, Loaded, ModelKind, Options, Validate};
+use crate::config::{self, AxisValue, ClassWeights, Config, Grid, Loaded, ModelKind, Options, Validate};
 use crate::data::{Dataset, Refused, Source};
 use crate::model::{build, Model};
 use crate::probe::Probe;
@@ -20,7 +20,7 @@ use serde::Serialize;
 use serde_yaml::Value;
 use std::collections::BTreeMap;
 use std::path::Path;
-use tch::{nn, Device};
+use tch::{nn, Device, Tensor};
 
 /// The config of experiment `E`.
 pub type Cfg<E> = Config<<E as Experiment>::Data, <E as Experiment>::Own>;
@@ -128,9 +128,9 @@ fn label_of(v: &Value) -> String {
 /// Every run of the config's grid, in grid order (first axis outermost), each with its own typed and validated
 /// config and a name made of its swept values, ending with its seed (`gru-L200-s0`; `s0` alone without a grid).
 /// Errors name the run and the key.
-pub fn points<C: DeserializeOwned + Validate>(
+pub fn points<'a, C: DeserializeOwned + Validate>(
     loaded: &Loaded<C>,
-    grid: &Grid,
+    grid: &'a Grid,
     overrides: &[String],
 ) -> Result<Vec<Point<C>>> {
     for o in overrides {
@@ -162,10 +162,22 @@ pub fn points<C: DeserializeOwned + Validate>(
             let mut tree = base.clone();
             let mut tags = BTreeMap::new();
             let mut parts: Vec<(usize, String)> = Vec::new();
+            // Which axis set each key: two axes setting one key is a mistake, not a combination.
+            let mut set_by: BTreeMap<String, &str> = BTreeMap::new();
+            let mut mark = |key: &str, axis: &'a str| -> Result<()> {
+                match set_by.insert(key.to_string(), axis) {
+                    Some(other) if other != axis => bail!(
+                        "{}: sweep: `{key}` is set by two axes ({other} and {axis}); keep one of them",
+                        loaded.origin
+                    ),
+                    _ => Ok(()),
+                }
+            };
             for (a, &i) in axes.iter().zip(&idx) {
                 let (col, prefix) = vocabulary(&a.key);
                 let label = match &a.values[i] {
                     AxisValue::Plain(v) => {
+                        mark(&a.key, &a.key)?;
                         config::set_path(&mut tree, &a.key, v.clone())
                             .with_context(|| format!("{}: sweep.{}", loaded.origin, a.key))?;
                         label_of(v)
@@ -174,6 +186,7 @@ pub fn points<C: DeserializeOwned + Validate>(
                         for (k, v) in patch {
                             let k =
                                 k.as_str().with_context(|| format!("sweep.{}.{label}: a key is not text", a.key))?;
+                            mark(k, &a.key)?;
                             config::set_path(&mut tree, k, v.clone())
                                 .with_context(|| format!("{}: sweep.{}.{label}", loaded.origin, a.key))?;
                         }
@@ -451,7 +464,7 @@ pub fn run_point<E: Experiment>(
         Opened::New(run) => run,
     };
     run.meta.device = crate::cli::device_name(opts.device);
-    let data = match e.dataset(cfg) {
+    let mut data = match e.dataset(cfg) {
         Ok(d) => d.to_device(opts.device),
         Err(err) => {
             let (status, message) = match err.downcast_ref::<Refused>() {
@@ -476,9 +489,14 @@ pub fn run_point<E: Experiment>(
     run.meta.result.insert("train_tokens".into(), tokens as f64);
     run.meta.result.insert("train_len_mean".into(), tokens as f64 / lens.len().max(1) as f64);
     run.meta.result.insert("train_len_max".into(), lens.iter().copied().max().unwrap_or(0) as f64);
+    data.shape.class_counts = data.train.class_counts(data.shape.classes.len()).unwrap_or_default();
     tch::manual_seed(cfg.train.seed as i64);
     let vs = nn::VarStore::new(opts.device);
-    let model = build(&vs.root(), &cfg.model, &data.shape);
+    let mut model = build(&vs.root(), &cfg.model, &data.shape);
+    if let (Model::Classifier(m), ClassWeights::Inverse | ClassWeights::Sqrt) = (&mut model, cfg.train.class_weights) {
+        let w = cfg.train.class_weights.of(&data.shape.class_counts);
+        m.class_weights = Some(Tensor::from_slice(&w).to_kind(tch::Kind::Float).to_device(opts.device));
+    }
     // The gradient probe (classifiers) and the experiment's own hook share one step hook.
     let mut probe = match (model.classifier(), cfg.probe.enabled) {
         (Some(m), true) => {
@@ -523,7 +541,7 @@ pub fn run_point<E: Experiment>(
         }
     };
     if cfg.train.checkpoint && outcome.status == Status::Finished {
-        checkpoint::save(&run, &vs, &cfg.model, &data.shape)?;
+        checkpoint::save(&run, &vs, &cfg.model, &data.shape, &cfg.train)?;
     }
     e.after(cfg, Trained { model: &model, data: &data, run: &mut run, outcome: &outcome })?;
     run.save_meta()?;
@@ -567,6 +585,8 @@ mod tests {
         // Errors: the same run twice; a bad value names the run.
         let e = format!("{:#}", pts("sweep: [{model.cell: [gru]}, {model.cell: [gru]}]", &[]).unwrap_err());
         assert!(e.contains("makes run gru-s0 twice"), "{e}");
+        let e = format!("{:#}", pts("sweep: {mode: {a: {data.length: 3}}, data.length: [4]}", &[]).unwrap_err());
+        assert!(e.contains("`data.length` is set by two axes (mode and data.length)"), "{e}");
         let e = format!("{:#}", pts("sweep: {data.length: [10, 0]}", &[]).unwrap_err());
         assert!(e.contains("run L0-s0") && e.contains("data.length = 0"), "{e}");
     }

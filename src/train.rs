@@ -6,8 +6,8 @@
 //! validation loss → kept weights (early stopping). With `train.average`, val/test are evaluated (and kept) with
 //! a moving average of the weights, while training continues from the live ones. A non-finite loss ends the run
 //! as `diverged`, keeping everything written so far.
-use crate::config::{BestBy, OptimizerKind, TrainConfig};
-use crate::data::{Batch, Dataset, Split};
+use crate::config::{BestBy, OptimizerKind, Sampling, TrainConfig};
+use crate::data::{Balanced, Batch, Dataset, Split};
 use crate::model::Objective;
 use crate::progress;
 use crate::results::rows::StepRow;
@@ -58,6 +58,13 @@ pub fn fit(
     let mut stepper = Stepper::new(vs, cfg, lr)?;
     let vars = vs.trainable_variables();
     let mut rng = Rng::derived(run.meta.seed, "batches");
+    let mut balanced = match cfg.sampling {
+        Sampling::Balanced if data.train.labels.dim() != 1 => {
+            anyhow::bail!("train.sampling: balanced needs one class per sequence (a classifier's data)")
+        }
+        Sampling::Balanced => Some(Balanced::new(&data.train.label_vec(), data.shape.classes.len())),
+        Sampling::Natural => None,
+    };
     let per_epoch = data.train.len().div_ceil(cfg.batch_size);
     let pb = progress::bar((per_epoch * cfg.epochs) as u64, &run.meta.run);
     let (mut step, mut train_s, mut seqs) = (0usize, 0f64, 0usize);
@@ -72,7 +79,10 @@ pub fn fit(
     'epochs: for epoch in 1..=cfg.epochs {
         let t0 = Instant::now();
         stepper.set_lr(lr * cfg.lr_decay.powi(epoch as i32 - 1));
-        let batches = if cfg.shuffle {
+        let batches = if let Some(b) = balanced.as_mut() {
+            let rows = b.epoch(data.train.len(), &mut rng);
+            data.train.batches_of(rows, cfg.batch_size, Some(&mut rng), cfg.bucket)
+        } else if cfg.shuffle {
             data.train.batches(cfg.batch_size, Some(&mut rng), cfg.bucket)
         } else {
             data.train.batches(cfg.batch_size, None, false)

@@ -128,7 +128,7 @@ fn sweep(
         "sweep.data.length=[5,12]".into(),
         "sweep.train.seed=[0]".into(),
         "sweep.model={rnn: {model.cell: rnn}, bow: {model.kind: bow, train.lr: 0.05}}".into(),
-        "sweep.data.mode=[truncate,min_len]".into(),
+        "sweep.mode={truncate: {data.mode: truncate}, min_len: {data.mode: min_len}}".into(),
         "data.min_examples=10".into(),
         "train.epochs=1".into(),
     ]
@@ -188,7 +188,8 @@ fn min_len_points_below_the_minimum_are_refused_not_failed() {
     let dir = tempfile::tempdir().unwrap();
     let (_, archive) = fixture(dir.path(), 20);
     let out = dir.path().join("results");
-    sweep(&out, &archive, &["sweep.data.length=[40]", "sweep.data.mode=[min_len]"], None, false).unwrap();
+    sweep(&out, &archive, &["sweep.data.length=[40]", "sweep.mode={min_len: {data.mode: min_len}}"], None, false)
+        .unwrap();
     let csv = std::fs::read_to_string(out.join("sweep_imdb/sweep.csv")).unwrap();
     assert!(csv.lines().skip(1).all(|l| l.contains(",refused,")), "{csv}");
     let meta = read_meta(&out.join("sweep_imdb/min_len-rnn-L40-s0")).unwrap();
@@ -202,10 +203,9 @@ fn distance_sweep_a_gated_cell_carries_the_evidence_the_vanilla_rnn_loses() {
     let (_, archive) = fixture(dir.path(), 100);
     let out = dir.path().join("results");
     let sets = [
-        "sweep.data.mode=[distance]",
+        "sweep.mode={distance: {data.mode: distance, data.train_gaps: mixed, probe.enabled: true}}",
         "sweep.data.length=[120]",
         "sweep.model={rnn: {model.cell: rnn}, gru: {model.cell: gru}, bow: {model.kind: bow, train.lr: 0.05}}",
-        "data.train_gaps=mixed",
         "data.val_fraction=0.2",
         "model.embed_dim=8",
         "model.hidden=16",
@@ -214,7 +214,6 @@ fn distance_sweep_a_gated_cell_carries_the_evidence_the_vanilla_rnn_loses() {
         "train.epochs=12",
         "train.lr=0.01",
         "train.batch_size=16",
-        "probe.enabled=true",
         "probe.hidden=false",
     ];
     sweep(&out, &archive, &sets, None, false).unwrap();

@@ -63,6 +63,7 @@ fn linear_recurrence_gives_powers_of_w() {
         spans: batch_spans,
         targets: Tensor::from_slice(&[0i64]),
         cond: None,
+        chars: None,
     };
     for (d, norm) in norms_by_distance(&g, &batch) {
         let expected = w.powi(d as i32);

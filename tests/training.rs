@@ -239,3 +239,66 @@ fn weight_averaging_changes_what_is_evaluated_not_how_training_goes() {
     assert!(val0.iter().zip(&val1).all(|(a, b)| a != b), "{val0:?} vs {val1:?}");
     assert_eq!(best, kept, "the kept weights are not those of the best evaluated epoch");
 }
+
+#[test]
+fn balanced_epochs_draw_every_class_equally_and_cover_the_big_ones() {
+    use rnnlab::data::Balanced;
+    use rnnlab::rng::Rng;
+    // 900 rows of class 0, 90 of class 1, 10 of class 2.
+    let labels: Vec<i64> = (0..1000)
+        .map(|i| {
+            if i < 900 {
+                0
+            } else if i < 990 {
+                1
+            } else {
+                2
+            }
+        })
+        .collect();
+    let mut b = Balanced::new(&labels, 3);
+    let mut rng = Rng::new(5);
+    let mut seen0 = std::collections::HashSet::new();
+    for epoch in 0..3 {
+        let rows = b.epoch(1000, &mut rng);
+        let count = |c: i64| rows.iter().filter(|&&r| labels[r as usize] == c).count();
+        assert_eq!([count(0), count(1), count(2)], [334, 334, 334], "epoch {epoch}");
+        // A big class's rows come without repeats until its queue is used up (in the third epoch, at row 900).
+        let zeros: Vec<i64> = rows.iter().copied().filter(|&r| labels[r as usize] == 0).collect();
+        if epoch < 2 {
+            assert_eq!(zeros.iter().collect::<std::collections::HashSet<_>>().len(), 334, "epoch {epoch}");
+        }
+        seen0.extend(zeros);
+    }
+    // Three epochs of 334 cover all 900 rows of class 0 (no row starved).
+    assert_eq!(seen0.len(), 900);
+}
+
+#[test]
+fn class_weights_weigh_the_loss_as_specified() {
+    use rnnlab::config::ClassWeights;
+    use rnnlab::model::class_stats;
+    use tch::{Kind, Tensor};
+    let counts = [80i64, 15, 5];
+    let inv = ClassWeights::Inverse.of(&counts);
+    // Inverse: w ∝ 1/n, mean 1 over the rows.
+    assert!(
+        (inv[0] * 80.0 - inv[2] * 5.0).abs() < 1e-9
+            && (inv.iter().zip(counts).map(|(w, n)| w * n as f64).sum::<f64>() - 100.0).abs() < 1e-9
+    );
+    let sq = ClassWeights::Sqrt.of(&counts);
+    assert!((sq[0] / sq[2] - (5.0f64 / 80.0).sqrt()).abs() < 1e-12);
+    assert_eq!(ClassWeights::None.of(&counts), vec![1.0; 3]);
+    // The weighted loss is Σ w_y · CE / Σ w_y.
+    let logits = Tensor::from_slice(&[2.0f32, 0.0, -1.0, 0.5, 0.5, 0.0, -1.0, 1.0, 3.0]).view([3, 3]);
+    let targets = Tensor::from_slice(&[0i64, 1, 2]);
+    let ce: Vec<f64> =
+        Vec::try_from(logits.log_softmax(-1, Kind::Double).gather(1, &targets.view([3, 1]), false).view([3]) * -1.0)
+            .unwrap();
+    let w = Tensor::from_slice(&inv).to_kind(Kind::Float);
+    let got = class_stats(&logits, &targets, Some(&w)).loss.double_value(&[]);
+    let want = (inv[0] * ce[0] + inv[1] * ce[1] + inv[2] * ce[2]) / (inv[0] + inv[1] + inv[2]);
+    assert!((got - want).abs() < 1e-5, "weighted loss {got} vs {want}");
+    let plain = class_stats(&logits, &targets, None).loss.double_value(&[]);
+    assert!((plain - ce.iter().sum::<f64>() / 3.0).abs() < 1e-5 && (plain - got).abs() > 1e-3);
+}

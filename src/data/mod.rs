@@ -4,6 +4,7 @@
 //! into one `[N, T_max]` tensor, and every batch is an `index_select` of it cut to the batch's own longest
 //! sequence, so no tensor is rebuilt from Rust vectors during training. Each batch carries its [`Spans`]:
 //! where every sequence's real tokens sit.
+pub mod brown;
 pub mod imdb;
 pub mod names;
 pub mod synthetic;
@@ -75,6 +76,8 @@ pub struct Batch {
     pub targets: Tensor,
     /// `[B]` conditioning ids (e.g. the language of a generated name), when the data has them.
     pub cond: Option<Tensor>,
+    /// `[B, T, C]` character ids of every token's spelling, when the data has them.
+    pub chars: Option<Tensor>,
 }
 
 impl Batch {
@@ -95,6 +98,9 @@ pub struct Split {
     pub pad: Pad,
     /// `[N]` conditioning ids, if any.
     pub cond: Option<Tensor>,
+    /// `[N, T_max]` spelling ids of the tokens and the `[S, C]` character ids of each spelling (the
+    /// character-level word encoder reads them), if any.
+    pub spell: Option<(Tensor, Tensor)>,
 }
 
 impl Split {
@@ -113,6 +119,7 @@ impl Split {
             labels: Tensor::from_slice(&labels),
             pad,
             cond: None,
+            spell: None,
         }
     }
 
@@ -124,6 +131,13 @@ impl Split {
         let x = Split::new(name, &ex(inputs), Pad::Post);
         let y = Split::new(name, &ex(targets), Pad::Post);
         Split { labels: y.tokens, cond: cond.map(Tensor::from_slice), ..x }
+    }
+
+    /// The split with the spelling id of every token (`spell[i]` as long as row i) and the spellings' characters.
+    pub fn with_spellings(self, spell: &[Vec<i64>], spellings: &Tensor) -> Self {
+        let ex: Vec<Example> = spell.iter().map(|s| Example { tokens: s.clone(), label: 0 }).collect();
+        let ids = Split::new(&self.name, &ex, Pad::Post).tokens;
+        Split { spell: Some((ids, spellings.shallow_clone())), ..self }
     }
 
     pub fn len(&self) -> usize {
@@ -143,6 +157,7 @@ impl Split {
             labels: self.labels.shallow_clone(),
             pad: self.pad,
             cond: self.cond.as_ref().map(Tensor::shallow_clone),
+            spell: self.spell.as_ref().map(|(a, b)| (a.shallow_clone(), b.shallow_clone())),
         }
     }
 
@@ -157,6 +172,7 @@ impl Split {
             labels: self.labels.index_select(0, &idx),
             pad: self.pad,
             cond: self.cond.as_ref().map(|c| c.index_select(0, &idx)),
+            spell: self.spell.as_ref().map(|(a, b)| (a.index_select(0, &idx), b.shallow_clone())),
         }
     }
 
@@ -166,6 +182,7 @@ impl Split {
             tokens: self.tokens.to_device(device),
             labels: self.labels.to_device(device),
             cond: self.cond.map(|c| c.to_device(device)),
+            spell: self.spell.map(|(a, b)| (a.to_device(device), b.to_device(device))),
             ..self
         }
     }
@@ -179,6 +196,17 @@ impl Split {
         if let Some(r) = rng.as_deref_mut() {
             r.shuffle(&mut idx);
         }
+        self.batches_of(idx, batch_size, rng, bucket)
+    }
+
+    /// Rows `idx` (in their order) as batches, bucketed as [`batches`](Self::batches) does.
+    pub fn batches_of(
+        &self,
+        mut idx: Vec<i64>,
+        batch_size: usize,
+        rng: Option<&mut Rng>,
+        bucket: bool,
+    ) -> Vec<Vec<i64>> {
         if bucket {
             for window in idx.chunks_mut(batch_size * 50) {
                 window.sort_by_key(|&i| self.lengths[i as usize]);
@@ -213,6 +241,10 @@ impl Split {
                 if y.dim() == 2 { y.narrow(1, 0, t) } else { y }.to_device(device)
             },
             cond: self.cond.as_ref().map(|c| c.index_select(0, &sel).to_device(device)),
+            chars: self.spell.as_ref().map(|(ids, table)| {
+                let ids = ids.index_select(0, &sel).narrow(1, 0, t);
+                table.index_select(0, &ids.flatten(0, -1)).view([idx.len() as i64, t, -1]).to_device(device)
+            }),
         }
     }
 
@@ -231,9 +263,62 @@ impl Split {
         }
     }
 
+    /// Rows per class (`classes` classes), when every row has one class.
+    pub fn class_counts(&self, classes: usize) -> Option<Vec<i64>> {
+        if self.labels.dim() != 1 {
+            return None;
+        }
+        let mut n = vec![0i64; classes];
+        for l in self.label_vec() {
+            n[l as usize] += 1;
+        }
+        Some(n)
+    }
+
     /// Labels as a host vector.
     pub fn label_vec(&self) -> Vec<i64> {
         Vec::<i64>::try_from(self.labels.to_device(Device::Cpu).to_kind(Kind::Int64)).expect("labels")
+    }
+}
+
+/// Epochs with every class equally often: the PyTorch names tutorial's draw (a language uniformly, then one of
+/// its names), without starving the big classes of coverage. Each class's rows form a shuffled queue that the
+/// epochs walk through in turn (reshuffled when used up), so the small classes repeat within an epoch and the big
+/// ones are covered over several.
+#[derive(Clone, Debug)]
+pub struct Balanced {
+    queues: Vec<Vec<i64>>,
+    next: Vec<usize>,
+}
+
+impl Balanced {
+    /// From the class of every row (`classes` classes; those without rows are left out).
+    pub fn new(labels: &[i64], classes: usize) -> Self {
+        let mut queues = vec![Vec::new(); classes];
+        for (i, &l) in labels.iter().enumerate() {
+            queues[l as usize].push(i as i64);
+        }
+        queues.retain(|q| !q.is_empty());
+        let next = queues.iter().map(Vec::len).collect();
+        Balanced { queues, next }
+    }
+
+    /// One epoch of about `n` rows: ⌈n / classes⌉ of each class, in a random order.
+    pub fn epoch(&mut self, n: usize, rng: &mut Rng) -> Vec<i64> {
+        let per = n.div_ceil(self.queues.len().max(1));
+        let mut out = Vec::with_capacity(per * self.queues.len());
+        for (q, next) in self.queues.iter_mut().zip(self.next.iter_mut()) {
+            for _ in 0..per {
+                if *next == q.len() {
+                    rng.shuffle(q);
+                    *next = 0;
+                }
+                out.push(q[*next]);
+                *next += 1;
+            }
+        }
+        rng.shuffle(&mut out);
+        out
     }
 }
 
@@ -275,6 +360,12 @@ pub struct Shape {
     /// The language model is conditioned on one of `classes` per sequence.
     #[serde(default)]
     pub conditioned: bool,
+    /// Characters of the spellings (0: the data has none).
+    #[serde(default)]
+    pub chars: i64,
+    /// Training rows per class (classifiers; empty otherwise).
+    #[serde(default)]
+    pub class_counts: Vec<i64>,
     /// Token ids that carry no evidence (the filler of the distance modes): the bag of words ignores them.
     #[serde(default)]
     pub filler: Vec<i64>,

@@ -209,6 +209,18 @@ pub fn story(sweep_csv: &Path, k: usize) -> Result<Figure> {
         let pts = g.iter().map(|p| (p.0 as f64, p.1)).collect();
         let band = if n > 1 { g.iter().map(|p| (p.0 as f64, p.2, p.3)).collect() } else { vec![] };
         grad.push(Series::new(label, color, pts).band(band).markers().width(width));
+        // A gradient that underflows float32 to exactly 0 has no place on a log axis: say where it happened.
+        let mut zero: Vec<i64> = rows
+            .iter()
+            .filter(|r| r.model == cell.name() && r.grad_evidence == Some(0.0))
+            .map(|r| r.seq_len as i64)
+            .collect();
+        zero.dedup();
+        if !zero.is_empty() {
+            let at = zero.iter().map(|l| l.to_string()).collect::<Vec<_>>().join(", ");
+            let note = format!("{}: exactly 0 (float32 underflow) at L = {at}", cell.label());
+            grad.push(Series::new(note, color, vec![]).dashed().width(2));
+        }
     }
     let lengths: Vec<f64> = rows.iter().map(|r| r.seq_len).collect();
     let (x0, x1) = lengths.iter().fold((f64::INFINITY, 0f64), |(a, b), &l| (a.min(l), b.max(l)));
@@ -218,6 +230,9 @@ pub fn story(sweep_csv: &Path, k: usize) -> Result<Figure> {
         acc.push(Series::new("bag of words (same tokens, order-free)", OTHER[0], pts).dashed().width(2).markers());
     }
     acc.push(baseline("chance (50 %)", 0.5, x0, x1));
+    let top =
+        acc.iter().flat_map(|s| s.points.iter().map(|p| p.1).chain(s.band.iter().map(|b| b.2))).fold(0.8, f64::max)
+            + 0.02;
     let x_label = format!("L = the review's first {k} tokens + L − {k} filler steps (log scale)");
     let panels = vec![
         Panel {
@@ -225,7 +240,7 @@ pub fn story(sweep_csv: &Path, k: usize) -> Result<Figure> {
             x_label: x_label.clone(),
             y_label: "test accuracy".into(),
             log_x: true,
-            y_range: Some((0.45, 0.9)),
+            y_range: Some((0.45, top)),
             series: acc,
             ..Default::default()
         },

@@ -6,4 +6,5 @@ pub mod generate;
 pub mod imdb;
 pub mod imdb_sweep;
 pub mod names;
+pub mod tagging;
 pub mod vanishing;

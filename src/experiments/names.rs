@@ -10,11 +10,13 @@ use crate::charts::{baseline, metric_vs, training_curves};
 use crate::config::CellKind;
 use crate::data::names::{self, NamesConfig};
 use crate::data::{Dataset, Example, Pad, Split};
-use crate::plot::{cell_color, Bars, Figure, Heatmap, Panel};
+use crate::plot::{cell_color, BarStack, Bars, Figure, Heatmap, Panel};
 use crate::results::summary::{mean_of, table, Column};
 use crate::results::{checkpoint, rows, Meta};
 use crate::rng::Rng;
-use crate::stats::{confusion, macro_f1, mean_std, per_class_recall, row_normalise};
+use crate::stats::{
+    balanced_accuracy, confusion, macro_f1, mean_std, per_class_precision, per_class_recall, row_normalise, shift_prior,
+};
 use crate::sweep::{Cfg, Experiment, Trained};
 use anyhow::{bail, Context, Result};
 use serde::{Deserialize, Serialize};
@@ -54,9 +56,18 @@ impl Experiment for Names {
     const CONFIG: &'static str = "configs/names.yaml";
 
     fn columns(&self) -> (Vec<&'static str>, Vec<&'static str>) {
-        let results =
-            ["test_acc", "macro_f1", "majority_acc", "val_acc", "best_epoch", "n_params", "train_s", "train_seq_per_s"];
-        (vec!["model", "distance"], results.to_vec())
+        let results = [
+            "test_acc",
+            "macro_f1",
+            "balanced_acc",
+            "majority_acc",
+            "val_acc",
+            "best_epoch",
+            "n_params",
+            "train_s",
+            "train_seq_per_s",
+        ];
+        (vec!["model", "distance", "balance"], results.to_vec())
     }
 
     fn tags(&self, cfg: &Cfg<Self>) -> Vec<(String, String)> {
@@ -139,6 +150,7 @@ impl Experiment for Names {
         let majority = (0..k as i64).max_by_key(|c| train_labels.iter().filter(|l| *l == c).count()).unwrap_or(0);
         let majority_acc = truth.iter().filter(|&&t| t == majority).count() as f64 / truth.len() as f64;
         t.run.meta.result.insert("macro_f1".into(), macro_f1(&cm));
+        t.run.meta.result.insert("balanced_acc".into(), balanced_accuracy(&cm));
         t.run.meta.result.insert("majority_acc".into(), majority_acc);
         Ok(())
     }
@@ -150,10 +162,21 @@ impl Experiment for Names {
             let cols = Column::per_value(runs, "distance", "k", "test_acc");
             return Ok(table("test accuracy", runs, &["model"], &cols) + "charts: accuracy_vs_distance\n");
         }
-        plain_charts(root, &dir, runs)?;
-        let cols = [Column::new("test acc", "test_acc"), Column::new("macro-F1", "macro_f1")];
-        Ok(table("names", runs, &["model"], &cols)
-            + "charts: training_curves, confusion_<model>, per_class_accuracy, accuracy_by_length\n")
+        // With several balance settings swept, the charts show the first one's runs (the table shows all).
+        let first = runs.first().map(|m| m.tag("balance").to_string()).unwrap_or_default();
+        let charted: Vec<Meta> = runs.iter().filter(|m| m.tag("balance") == first).cloned().collect();
+        plain_charts(root, &dir, &charted)?;
+        let cols = [
+            Column::new("test acc", "test_acc"),
+            Column::new("macro-F1", "macro_f1"),
+            Column::new("balanced acc", "balanced_acc"),
+        ];
+        let rows: &[&str] = if first.is_empty() { &["model"] } else { &["balance", "model"] };
+        let note = if first.is_empty() { String::new() } else { format!(" (of the balance = {first} runs)") };
+        Ok(table("names", runs, rows, &cols)
+            + &format!(
+                "charts{note}: training_curves, confusion_<model>, per_class_recall_precision, accuracy_by_length\n"
+            ))
     }
 }
 
@@ -173,16 +196,18 @@ fn plain_charts(root: &Path, dir: &Path, metas: &[Meta]) -> Result<()> {
         p.series.push(baseline(&base_label, base, 1.0, max_epoch));
     }
     fig.save(&dir.join("training_curves"))?;
-    // Confusion matrix per model, summed over seeds, rows normalised.
-    let mut per_class: Vec<(String, plotters::style::RGBColor, Vec<f64>, Vec<f64>)> = Vec::new();
+    // Confusion matrix per model, summed over seeds, rows normalised; recall and precision per language.
+    let mut recall_bars: Vec<(String, plotters::style::RGBColor, Vec<f64>, Vec<f64>)> = Vec::new();
+    let mut precision_bars = recall_bars.clone();
     let mut classes: Vec<String> = Vec::new();
+    let mut support: Vec<u64> = Vec::new();
     for cell in CellKind::ALL {
         let runs: Vec<&Meta> = metas.iter().filter(|m| m.cell() == Some(cell)).collect();
         if runs.is_empty() {
             continue;
         }
         let mut total: BTreeMap<(String, String), u64> = BTreeMap::new();
-        let mut recalls: Vec<Vec<f64>> = Vec::new();
+        let (mut recalls, mut precisions): (Vec<Vec<f64>>, Vec<Vec<f64>>) = (Vec::new(), Vec::new());
         for m in &runs {
             let rows: Vec<ConfusionRow> = rows::own(root, m, CONFUSION)?;
             classes = rows
@@ -202,10 +227,12 @@ fn plain_charts(root: &Path, dir: &Path, metas: &[Meta]) -> Result<()> {
                 *total.entry((r.true_language.clone(), r.predicted_language.clone())).or_default() += r.count;
             }
             recalls.push(per_class_recall(&cm));
+            precisions.push(per_class_precision(&cm).into_iter().map(|p| if p.is_nan() { 0.0 } else { p }).collect());
         }
         let k = classes.len();
         let cm: Vec<Vec<u64>> =
             classes.iter().map(|t| classes.iter().map(|p| total[&(t.clone(), p.clone())]).collect()).collect();
+        support = cm.iter().map(|row| row.iter().sum()).collect();
         Heatmap {
             title: format!(
                 "{}: test confusion (rows = true language, each row sums to 1; {} seed(s), accuracy {:.3})",
@@ -224,21 +251,40 @@ fn plain_charts(root: &Path, dir: &Path, metas: &[Meta]) -> Result<()> {
             size: (1300, 1050),
         }
         .save(&dir.join(format!("confusion_{}", cell.name())))?;
-        let (means, stds): (Vec<f64>, Vec<f64>) =
-            (0..k).map(|c| mean_std(&recalls.iter().map(|r| r[c]).collect::<Vec<_>>())).unzip();
-        per_class.push((format!("{} (mean ± std over seeds)", cell.label()), cell_color(cell), means, stds));
+        let per = |v: &[Vec<f64>]| -> (Vec<f64>, Vec<f64>) {
+            (0..k).map(|c| mean_std(&v.iter().map(|r| r[c]).collect::<Vec<_>>())).unzip()
+        };
+        let label = format!("{} (mean ± std over {} seed(s))", cell.label(), runs.len());
+        let ((rm, rs), (pm, ps)) = (per(&recalls), per(&precisions));
+        recall_bars.push((label.clone(), cell_color(cell), rm, rs));
+        precision_bars.push((label, cell_color(cell), pm, ps));
     }
-    Bars {
-        title: "Names: test accuracy per language".into(),
-        y_label: "accuracy on the language's test names".into(),
-        categories: classes,
-        series: per_class,
+    // Each language's share of the test names (the split is stratified: the data's shares).
+    let n: u64 = support.iter().sum();
+    let categories: Vec<String> = classes
+        .iter()
+        .zip(&support)
+        .map(|(c, s)| format!("{} {:.0}%", c.chars().take(4).collect::<String>(), 100.0 * *s as f64 / n.max(1) as f64))
+        .collect();
+    let panel = |title: &str, series| Bars {
+        title: title.into(),
+        y_label: "fraction".into(),
+        categories: categories.clone(),
+        series,
         hlines: vec![],
         y_range: Some((0.0, 1.05)),
         log_y: false,
         size: (1400, 750),
+    };
+    BarStack {
+        title: "Names: per language (with its share of the data), test set".into(),
+        panels: vec![
+            panel("recall: the share of the language's names classified as it", recall_bars),
+            panel("precision: the share of names classified as the language that are right", precision_bars),
+        ],
+        size: (1500, 1100),
     }
-    .save(&dir.join("per_class_accuracy"))?;
+    .save(&dir.join("per_class_recall_precision"))?;
     // Accuracy by name length.
     let mut series = Vec::new();
     let mut buckets = Vec::new();
@@ -289,12 +335,35 @@ fn distance_charts(dir: &Path, metas: &[Meta]) -> Result<()> {
         .save(&dir.join("accuracy_vs_distance"))
 }
 
-/// `names predict`: the `top` most likely languages of each name with a run's checkpoint, as printed lines.
-pub fn predict(run: &Path, top: usize, input: &[String], device: Device) -> Result<String> {
+/// Which class prior `names predict` reports probabilities under.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Prior {
+    /// Every language equally likely before reading the name: what "which language does this name look like"
+    /// asks, whatever the data's mix (47 % Russian).
+    Uniform,
+    /// The training data's mix of languages: right when the names come from the same population as the data.
+    Data,
+    /// As the model was trained (no correction).
+    Model,
+}
+
+/// `names predict`: the `top` most likely languages of each name with a run's checkpoint, as printed lines. The
+/// probabilities are corrected from the prior the model learned to `prior` (Bayes' rule).
+pub fn predict(run: &Path, top: usize, prior: Prior, input: &[String], device: Device) -> Result<String> {
     let loaded = checkpoint::load(run, device)?;
     let Some(model) = loaded.model.classifier() else { bail!("{} holds no classifier", run.display()) };
     let data: NamesConfig = checkpoint::config_section(run, "data")?;
     let classes = &loaded.spec.shape.classes;
+    let learned = &loaded.spec.prior;
+    if learned.len() != classes.len() && prior != Prior::Model {
+        bail!("{}: model.yaml has no class prior (trained before it was recorded); use --prior model", run.display());
+    }
+    let counts = &loaded.spec.shape.class_counts;
+    let target: Vec<f64> = match prior {
+        Prior::Uniform => vec![1.0 / classes.len() as f64; classes.len()],
+        Prior::Data => counts.iter().map(|&c| c as f64 / counts.iter().sum::<i64>().max(1) as f64).collect(),
+        Prior::Model => learned.clone(),
+    };
     let mut examples = Vec::new();
     for raw in input {
         // Accents fold as in training; anything else outside the alphabet is an error.
@@ -308,6 +377,7 @@ pub fn predict(run: &Path, top: usize, input: &[String], device: Device) -> Resu
     let mut out = String::new();
     for (i, raw) in input.iter().enumerate() {
         let p: Vec<f64> = Vec::try_from(probs.get(i as i64).to_kind(tch::Kind::Double))?;
+        let p = if prior == Prior::Model { p } else { shift_prior(&p, learned, &target) };
         let mut order: Vec<usize> = (0..p.len()).collect();
         order.sort_by(|a, b| p[*b].total_cmp(&p[*a]));
         out += &format!("{raw}\n");

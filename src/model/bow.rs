@@ -36,6 +36,6 @@ impl BagOfWords {
 
 impl Objective for BagOfWords {
     fn stats(&self, batch: &Batch, _train: bool) -> Stats {
-        class_stats(&self.forward(batch), &batch.targets)
+        class_stats(&self.forward(batch), &batch.targets, None)
     }
 }

@@ -12,6 +12,8 @@ pub struct Classifier {
     embedding: Option<nn::Embedding>,
     pub rnn: Recurrent,
     head: nn::Linear,
+    /// `[classes]` weights of the loss (`train.class_weights`), when set.
+    pub class_weights: Option<Tensor>,
 }
 
 /// The embedding (index 0 is padding and maps to zeros) or, for one-hot input, None; and the input width.
@@ -40,7 +42,7 @@ impl Classifier {
         let rnn = Recurrent::new(&(p / "rnn"), input, cfg);
         let feats = if cfg.readout == Readout::Pool { 3 } else { 1 } * cfg.hidden * rnn.dirs();
         let head = nn::linear(p / "head", feats, classes, Default::default());
-        Classifier { cfg: cfg.clone(), vocab, classes, embedding, rnn, head }
+        Classifier { cfg: cfg.clone(), vocab, classes, embedding, rnn, head, class_weights: None }
     }
 
     /// Inputs to the recurrent layer, `[B, T, input]` (float). Padding (id 0) maps to zeros.
@@ -114,7 +116,7 @@ impl Classifier {
 
 impl Objective for Classifier {
     fn stats(&self, batch: &Batch, train: bool) -> Stats {
-        class_stats(&self.forward(batch, train), &batch.targets)
+        class_stats(&self.forward(batch, train), &batch.targets, self.class_weights.as_ref())
     }
 
     fn backward(&self, loss: &Tensor) {

@@ -5,11 +5,13 @@ pub mod classifier;
 pub mod fused;
 pub mod lm;
 pub mod recurrent;
+pub mod tagger;
 
 pub use bow::BagOfWords;
 pub use classifier::Classifier;
 pub use lm::LanguageModel;
 pub use recurrent::{Recurrent, State};
+pub use tagger::Tagger;
 
 use crate::config::{ModelConfig, ModelKind};
 use crate::data::{Batch, Shape};
@@ -37,9 +39,13 @@ pub trait Objective {
     fn reset(&self) {}
 }
 
-/// Cross-entropy and the number of right argmax predictions of `[B, classes]` logits: every classifier's stats.
-pub fn class_stats(logits: &Tensor, targets: &Tensor) -> Stats {
-    let loss = logits.cross_entropy_for_logits(targets);
+/// Cross-entropy (with class weights: Σ w_y · loss / Σ w_y) and the number of right argmax predictions of
+/// `[B, classes]` logits: every classifier's stats.
+pub fn class_stats(logits: &Tensor, targets: &Tensor, weights: Option<&Tensor>) -> Stats {
+    let loss = match weights {
+        Some(w) => logits.cross_entropy_loss(targets, Some(w), tch::Reduction::Mean, -100, 0.0),
+        None => logits.cross_entropy_for_logits(targets),
+    };
     let correct = tch::no_grad(|| logits.argmax(-1, false).eq_tensor(targets).sum(Kind::Int64));
     Stats { loss, correct, count: targets.size()[0] }
 }
@@ -50,6 +56,7 @@ pub enum Model {
     Classifier(Classifier),
     Bow(BagOfWords),
     Lm(LanguageModel),
+    Tagger(Tagger),
 }
 
 impl Model {
@@ -58,6 +65,7 @@ impl Model {
             Model::Classifier(m) => m,
             Model::Bow(m) => m,
             Model::Lm(m) => m,
+            Model::Tagger(m) => m,
         }
     }
 
@@ -80,6 +88,7 @@ pub fn build(p: &nn::Path, cfg: &ModelConfig, shape: &Shape) -> Model {
             let n_cond = if shape.conditioned { classes } else { 0 };
             Model::Lm(LanguageModel::new(p, cfg, shape.vocab, n_cond, shape.streams > 0))
         }
+        ModelKind::Tagger => Model::Tagger(Tagger::new(p, cfg, shape.vocab, shape.chars, classes)),
     }
 }
 

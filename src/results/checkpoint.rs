@@ -1,7 +1,7 @@
 //! The one checkpoint format and loader: `model.safetensors` (the weights) beside `model.yaml` (the model config
 //! and the data's shape, everything [`crate::model::build`] needs to rebuild the model).
 use super::RunDir;
-use crate::config::ModelConfig;
+use crate::config::{ModelConfig, Sampling, TrainConfig};
 use crate::data::Shape;
 use crate::model::{build, Model};
 use anyhow::{bail, Context, Result};
@@ -17,15 +17,35 @@ pub const SPEC: &str = "model.yaml";
 pub struct Spec {
     pub model: ModelConfig,
     pub shape: Shape,
+    /// A classifier's class prior its probabilities reflect: the training frequencies, flattened by balanced
+    /// sampling (uniform) or class weights (w_c · frequency). Empty for other models.
+    #[serde(default)]
+    pub prior: Vec<f64>,
 }
 
 /// Saves the weights in `vs` and their spec into the run folder (atomically).
-pub fn save(run: &RunDir, vs: &nn::VarStore, model: &ModelConfig, shape: &Shape) -> Result<()> {
+pub fn save(run: &RunDir, vs: &nn::VarStore, model: &ModelConfig, shape: &Shape, train: &TrainConfig) -> Result<()> {
     let tmp = run.path.join("model.tmp.safetensors");
     vs.save(&tmp)?;
     std::fs::rename(&tmp, run.path.join(WEIGHTS))?;
-    let spec = Spec { model: model.clone(), shape: shape.clone() };
+    let spec = Spec { model: model.clone(), shape: shape.clone(), prior: learned_prior(&shape.class_counts, train) };
     run.write(SPEC, serde_yaml::to_string(&spec)?.as_bytes())
+}
+
+/// The class prior a classifier trained on rows with these class counts learns under `train`'s sampling and class
+/// weights (the minimiser of a weighted cross-entropy is p(c|x) ∝ w_c · s_c · p(x|c), s the sampled frequency).
+pub fn learned_prior(counts: &[i64], train: &TrainConfig) -> Vec<f64> {
+    if counts.is_empty() {
+        return vec![];
+    }
+    let sampled: Vec<f64> = match train.sampling {
+        Sampling::Natural => counts.iter().map(|&n| n as f64).collect(),
+        Sampling::Balanced => counts.iter().map(|&n| if n > 0 { 1.0 } else { 0.0 }).collect(),
+    };
+    let w = train.class_weights.of(counts);
+    let e: Vec<f64> = sampled.iter().zip(&w).map(|(s, w)| s * w).collect();
+    let total: f64 = e.iter().sum();
+    e.iter().map(|v| v / total).collect()
 }
 
 /// A model loaded from a run folder.
