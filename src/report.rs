@@ -18,67 +18,145 @@ pub struct Section {
     pub summary: &'static str,
 }
 
-pub const SECTIONS: [Section; 8] = [
+/// A figure the page opens with, and what to look at in it.
+pub struct Headline {
+    pub dir: &'static str,
+    pub chart: &'static str,
+    pub look: &'static str,
+}
+
+/// The lesson, figure by figure (those not made yet are left out).
+pub const HEADLINES: [Headline; 6] = [
+    Headline {
+        dir: "sweep_imdb",
+        chart: "story",
+        look: "Left: as the filler between the review's first 50 words and the readout grows, GRU and LSTM keep \
+               their accuracy and the vanilla RNN drops to chance. Right, why: the gradient that reaches those \
+               words stays large for the gated cells and vanishes for the vanilla RNN.",
+    },
+    Headline {
+        dir: "demo",
+        chart: "accuracy_vs_length",
+        look: "The same on a task made for it: the class is the first token of L; the vanilla RNN falls to chance \
+               as L grows, GRU and LSTM do not.",
+    },
+    Headline {
+        dir: "vanishing",
+        chart: "grad_vs_distance_synthetic",
+        look: "The gradient reaching input x_t against its distance from the readout (log scale): a straight \
+               falling line is exponential decay. After training it stays flat for the gated cells only.",
+    },
+    Headline {
+        dir: "seq2seq",
+        chart: "accuracy_vs_length",
+        look: "An encoder squeezes a sentence into one vector: without attention (dashed) the decoder's accuracy \
+               falls as the source grows; with attention (solid) it holds.",
+    },
+    Headline {
+        dir: "tagging",
+        chart: "accuracy",
+        look: "A word's part of speech depends on the words after it too: two-directional cells beat one-directional \
+               ones, and all beat the most-frequent-tag baseline (dashed), most on unseen words.",
+    },
+    Headline {
+        dir: "names_distance",
+        chart: "accuracy_vs_distance",
+        look: "Surnames followed by k filler steps: the vanilla RNN forgets the name within 20 steps; GRU and LSTM \
+               carry it 200.",
+    },
+];
+
+pub const SECTIONS: [Section; 10] = [
     Section {
         dir: "demo",
         title: "Offline demo: memory over distance (synthetic task)",
         make: "make demo",
-        expected: "The vanilla RNN falls to chance (25 %) at L = 200 while GRU and LSTM stay at 100 %.",
-        summary: "summary.csv",
-    },
-    Section {
-        dir: "names",
-        title: "Names → language (18 languages)",
-        make: "make names",
-        expected: "LSTM 0.850 and GRU 0.845 test accuracy, the vanilla RNN 0.805; the majority class is 0.469.",
-        summary: "summary.csv",
-    },
-    Section {
-        dir: "names_distance",
-        title: "Names with k filler steps before the readout",
-        make: "make names-distance",
-        expected: "The vanilla RNN falls to the majority class by k = 20; GRU and LSTM (chrono init) hold ~0.8 up to k = 200.",
-        summary: "summary.csv",
-    },
-    Section {
-        dir: "imdb",
-        title: "IMDB sentiment, first 400 tokens",
-        make: "make imdb",
-        expected: "GRU 0.886 and LSTM 0.871 test accuracy from raw text; the vanilla RNN 0.640.",
+        expected: EXPECTED_DEMO,
         summary: "summary.csv",
     },
     Section {
         dir: "sweep_imdb",
         title: "IMDB: accuracy vs sequence length (three modes)",
         make: "make sweep-imdb",
-        expected: "In distance mode the vanilla RNN is at chance once 50 filler steps separate the evidence from the readout; with this budget GRU and LSTM give out soon after, the bag of words not at all.",
+        expected: EXPECTED_SWEEP,
         summary: "sweep.csv",
     },
     Section {
         dir: "vanishing",
         title: "Vanishing and exploding gradients",
         make: "make vanishing",
-        expected: "After training the vanilla RNN's gradient shrinks ×0.83 per step of distance; GRU's ×0.99, LSTM's ×0.94–0.96.",
+        expected: EXPECTED_VANISHING,
         summary: "decay_rates.csv",
+    },
+    Section {
+        dir: "names",
+        title: "Names → language (18 languages)",
+        make: "make names",
+        expected: EXPECTED_NAMES,
+        summary: "summary.csv",
+    },
+    Section {
+        dir: "names_distance",
+        title: "Names with k filler steps before the readout",
+        make: "make names-distance",
+        expected: EXPECTED_NAMES_DISTANCE,
+        summary: "summary.csv",
+    },
+    Section {
+        dir: "imdb",
+        title: "IMDB sentiment, first 400 tokens",
+        make: "make imdb",
+        expected: EXPECTED_IMDB,
+        summary: "summary.csv",
+    },
+    Section {
+        dir: "tagging",
+        title: "Part-of-speech tagging (Brown corpus)",
+        make: "make tagging",
+        expected: EXPECTED_TAGGING,
+        summary: "summary.csv",
+    },
+    Section {
+        dir: "seq2seq",
+        title: "Sequence to sequence, with and without attention",
+        make: "make seq2seq",
+        expected: EXPECTED_SEQ2SEQ,
+        summary: "summary.csv",
     },
     Section {
         dir: "generate",
         title: "Generation: names per language, IMDB review text",
         make: "make generate",
-        expected: "Names: validation perplexity ~6.3 per character for GRU/LSTM (7.5 RNN), most samples new; review samples go from noise to words.",
+        expected: EXPECTED_GENERATE,
         summary: "summary.csv",
     },
     Section {
         dir: "bench",
         title: "Benchmark: speed and memory",
         make: "make bench",
-        expected: "Throughput per model and implementation, peak memory, the ratio to PyTorch eager (1.0–1.2× here) at about equal accuracy.",
+        expected: EXPECTED_BENCH,
         summary: "bench.csv",
     },
 ];
 
+// What each experiment should show, with the numbers measured for it (docs/<experiment>.md has the commands).
+const EXPECTED_DEMO: &str = "The vanilla RNN falls to chance (25 %) at L = 200 while GRU and LSTM stay at 100 %.";
+const EXPECTED_SWEEP: &str = "Distance mode: GRU and LSTM keep their no-filler accuracy up to L = 1000; the vanilla RNN is at chance from L = 100.";
+const EXPECTED_VANISHING: &str =
+    "After training the vanilla RNN's gradient shrinks ×0.83 per step of distance; GRU's ×0.99, LSTM's ×0.94–0.96.";
+const EXPECTED_NAMES: &str =
+    "LSTM 0.850 and GRU 0.845 test accuracy, the vanilla RNN 0.805; the majority class is 0.469.";
+const EXPECTED_NAMES_DISTANCE: &str =
+    "The vanilla RNN falls to the majority class by k = 20; GRU and LSTM (chrono init) hold ~0.8 up to k = 200.";
+const EXPECTED_IMDB: &str = "GRU 0.886 and LSTM 0.871 test accuracy from raw text; the vanilla RNN 0.640.";
+const EXPECTED_TAGGING: &str = "Two-directional LSTM and GRU tag best; all cells beat the most-frequent-tag baseline.";
+const EXPECTED_SEQ2SEQ: &str = "With attention GRU and LSTM convert dates almost perfectly and reverse long sentences; without, accuracy falls with length.";
+const EXPECTED_GENERATE: &str = "Names: validation perplexity ~6.3 per character for GRU/LSTM (7.5 RNN), most samples new; review samples go from noise to words.";
+const EXPECTED_BENCH: &str =
+    "Throughput per model and implementation, peak memory, and the ratio to PyTorch eager on the same batches.";
+
 /// Columns that identify a point (grouped on); everything numeric else is averaged.
-const KEYS: [&str; 13] = [
+const KEYS: [&str; 17] = [
     "framework",
     "protocol",
     "model",
@@ -92,12 +170,20 @@ const KEYS: [&str; 13] = [
     "bptt",
     "quantity",
     "when",
+    "attention",
+    "balance",
+    "clip",
+    "forget_bias",
 ];
 /// The order of a table's rows: the most significant key first.
-const SORT_BY: [&str; 13] = [
+const SORT_BY: [&str; 17] = [
     "framework",
     "protocol",
     "task",
+    "attention",
+    "balance",
+    "clip",
+    "forget_bias",
     "mode",
     "variant",
     "quantity",
@@ -244,11 +330,38 @@ fn meta_block(metas: &[Meta]) -> String {
     )
 }
 
+/// A chart's links: its SVG, the experiment's summary CSV (what it was drawn from) and the config of a run.
+fn links(root: &Path, dir: &str, stem: &str) -> Result<String> {
+    let summary = SECTIONS.iter().find(|s| s.dir == dir).map_or("summary.csv", |s| s.summary);
+    let run = list_runs(root, dir)?.into_iter().find(|m| m.status.is_complete());
+    let cfg = run.map_or(String::new(), |m| format!(" · <a href=\"{dir}/{}/config.yaml\">config</a>", esc(&m.run)));
+    Ok(format!("(<a href=\"{dir}/{stem}.svg\">SVG</a> · <a href=\"{dir}/{summary}\">data</a>{cfg})"))
+}
+
 /// Writes `<root>/index.html`; returns the number of experiments found.
 pub fn write(root: &Path) -> Result<usize> {
     let mut body = String::new();
     let mut nav = String::new();
     let mut found = 0;
+    // The lesson first: the headline figures that exist.
+    let mut lead = String::new();
+    for h in HEADLINES.iter().filter(|h| root.join(h.dir).join(format!("{}.png", h.chart)).exists()) {
+        let title = SECTIONS.iter().find(|s| s.dir == h.dir).map_or(h.dir, |s| s.title);
+        write!(
+            lead,
+            "<figure class=lead><a href=\"#{0}\"><img src=\"{0}/{1}.png\" alt=\"{2}\"></a><figcaption><b>{2}.</b> {3} {4}</figcaption></figure>",
+            h.dir,
+            h.chart,
+            esc(title),
+            esc(h.look),
+            links(root, h.dir, h.chart)?
+        )?;
+    }
+    if !lead.is_empty() {
+        body += "<section id=lesson><h2>The lesson, in figures</h2>";
+        body += &lead;
+        body += "</section>";
+    }
     for s in &SECTIONS {
         let dir = root.join(s.dir);
         write!(nav, "<a href=\"#{}\">{}</a>", s.dir, esc(s.title))?;
@@ -276,12 +389,19 @@ pub fn write(root: &Path) -> Result<usize> {
         charts.sort();
         body += "<div class=charts>";
         for c in &charts {
-            let svg = c.trim_end_matches(".png").to_string() + ".svg";
-            write!(body, "<figure><a href=\"{0}/{2}\"><img src=\"{0}/{1}\" alt=\"{1}\" loading=lazy></a><figcaption>{1} (<a href=\"{0}/{2}\">SVG</a>)</figcaption></figure>", s.dir, esc(c), esc(&svg))?;
+            let stem = c.trim_end_matches(".png");
+            write!(
+                body,
+                "<figure><a href=\"{0}/{1}\"><img src=\"{0}/{1}\" alt=\"{1}\" loading=lazy></a><figcaption>{1} {2}</figcaption></figure>",
+                s.dir,
+                esc(c),
+                links(root, s.dir, stem)?
+            )?;
         }
         body += "</div>";
-        write!(body, "<h3>{} (mean ± std over seeds)</h3>", esc(s.summary))?;
+        write!(body, "<h3>{} (mean ± std over seeds)</h3><div class=wide>", esc(s.summary))?;
         body += &table(&summary)?;
+        body += "</div>";
         if let Some(m) = metas.iter().find(|m| m.status.is_complete()) {
             let cfg = std::fs::read_to_string(dir.join(&m.run).join("config.yaml")).unwrap_or_default();
             write!(body, "<details><summary>config of run {} (one point; the others differ only in the swept keys)</summary><pre>{}</pre></details>", esc(&m.run), esc(&cfg))?;
@@ -292,17 +412,19 @@ pub fn write(root: &Path) -> Result<usize> {
         r#"<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>rnnlab results</title>
 <style>
-body {{ font-family: sans-serif; margin: 0 2rem 4rem; color: #222; }}
-nav a {{ margin-right: 1rem; }}
+body {{ font-family: sans-serif; margin: 0 auto 4rem; padding: 0 1rem; max-width: 1300px; color: #222; }}
+nav {{ display: flex; flex-wrap: wrap; gap: .3rem 1rem; }}
 .charts {{ display: flex; flex-wrap: wrap; gap: 1rem; }}
-figure {{ margin: 0; width: 600px; }} figure img {{ width: 100%; border: 1px solid #ddd; }}
+figure {{ margin: 0; width: 100%; max-width: 600px; }} figure img {{ width: 100%; height: auto; border: 1px solid #ddd; }}
+figure.lead {{ max-width: 1000px; margin: 1rem 0 2rem; }} figcaption {{ font-size: .9rem; }}
+.wide, pre {{ overflow-x: auto; max-width: 100%; }}
 table {{ border-collapse: collapse; margin: .5rem 0 1rem; font-size: 0.85rem; }}
 th, td {{ border: 1px solid #ccc; padding: 2px 6px; text-align: right; white-space: nowrap; }} th {{ background: #f3f3f3; }}
 .missing {{ color: #a00; }} .meta {{ color: #555; font-size: 0.85rem; }} .expected {{ background: #f6f8ff; padding: .4rem; }}
 pre {{ background: #f7f7f7; padding: .5rem; font-size: 0.8rem; }}
 </style></head><body>
 <h1>rnnlab results</h1>
-<p>RNN red, GRU blue, LSTM green in every chart. Click a chart for its SVG. Generated {generated} from {root}.</p>
+<p>RNN red, GRU blue, LSTM green in every chart. Each chart links its SVG, the CSV it was drawn from and a run's config. Generated {generated} from {root}.</p>
 <nav>{nav}</nav>
 {body}
 <p id="selfcheck">checking…</p>
@@ -313,6 +435,7 @@ window.addEventListener('load', () => {{
   const empty = [...document.querySelectorAll('table')].filter(t => t.querySelectorAll('tbody tr').length === 0).length;
   const el = document.getElementById('selfcheck');
   el.dataset.images = imgs.length; el.dataset.broken = broken.length; el.dataset.tables = document.querySelectorAll('table').length; el.dataset.empty = empty;
+  el.dataset.overflow = document.documentElement.scrollWidth > window.innerWidth + 1 ? 1 : 0;
   el.textContent = `page check: ${{imgs.length}} images, ${{broken.length}} failed to load ${{broken.join(' ')}}; ${{el.dataset.tables}} tables, ${{empty}} without rows`;
 }});
 </script>

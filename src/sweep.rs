@@ -493,6 +493,9 @@ pub fn run_point<E: Experiment>(
     tch::manual_seed(cfg.train.seed as i64);
     let vs = nn::VarStore::new(opts.device);
     let mut model = build(&vs.root(), &cfg.model, &data.shape);
+    if let Model::Seq2seq(m) = &model {
+        m.teacher_forcing.set(cfg.train.teacher_forcing);
+    }
     if let (Model::Classifier(m), ClassWeights::Inverse | ClassWeights::Sqrt) = (&mut model, cfg.train.class_weights) {
         let w = cfg.train.class_weights.of(&data.shape.class_counts);
         m.class_weights = Some(Tensor::from_slice(&w).to_kind(tch::Kind::Float).to_device(opts.device));

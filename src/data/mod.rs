@@ -7,6 +7,7 @@
 pub mod brown;
 pub mod imdb;
 pub mod names;
+pub mod seq;
 pub mod synthetic;
 pub mod text;
 
@@ -101,6 +102,8 @@ pub struct Split {
     /// `[N, T_max]` spelling ids of the tokens and the `[S, C]` character ids of each spelling (the
     /// character-level word encoder reads them), if any.
     pub spell: Option<(Tensor, Tensor)>,
+    /// The lengths of per-step targets that are not as long as their inputs (an encoder–decoder's), if so.
+    pub target_lengths: Option<Vec<i64>>,
 }
 
 impl Split {
@@ -120,6 +123,7 @@ impl Split {
             pad,
             cond: None,
             spell: None,
+            target_lengths: None,
         }
     }
 
@@ -131,6 +135,15 @@ impl Split {
         let x = Split::new(name, &ex(inputs), Pad::Post);
         let y = Split::new(name, &ex(targets), Pad::Post);
         Split { labels: y.tokens, cond: cond.map(Tensor::from_slice), ..x }
+    }
+
+    /// Source–target pairs of different lengths (both post-padded with 0): an encoder–decoder's data.
+    pub fn pairs(name: &str, sources: &[Vec<i64>], targets: &[Vec<i64>]) -> Self {
+        let ex =
+            |s: &[Vec<i64>]| -> Vec<Example> { s.iter().map(|t| Example { tokens: t.clone(), label: 0 }).collect() };
+        let x = Split::new(name, &ex(sources), Pad::Post);
+        let y = Split::new(name, &ex(targets), Pad::Post);
+        Split { labels: y.tokens, target_lengths: Some(y.lengths), ..x }
     }
 
     /// The split with the spelling id of every token (`spell[i]` as long as row i) and the spellings' characters.
@@ -158,6 +171,7 @@ impl Split {
             pad: self.pad,
             cond: self.cond.as_ref().map(Tensor::shallow_clone),
             spell: self.spell.as_ref().map(|(a, b)| (a.shallow_clone(), b.shallow_clone())),
+            target_lengths: self.target_lengths.clone(),
         }
     }
 
@@ -173,6 +187,7 @@ impl Split {
             pad: self.pad,
             cond: self.cond.as_ref().map(|c| c.index_select(0, &idx)),
             spell: self.spell.as_ref().map(|(a, b)| (a.index_select(0, &idx), b.shallow_clone())),
+            target_lengths: self.target_lengths.as_ref().map(|t| t[..n].to_vec()),
         }
     }
 
@@ -238,7 +253,11 @@ impl Split {
             },
             targets: {
                 let y = self.labels.index_select(0, &sel);
-                if y.dim() == 2 { y.narrow(1, 0, t) } else { y }.to_device(device)
+                let t_y = match &self.target_lengths {
+                    Some(tl) => idx.iter().map(|&i| tl[i as usize]).max().unwrap_or(1).max(1),
+                    None => t,
+                };
+                if y.dim() == 2 { y.narrow(1, 0, t_y) } else { y }.to_device(device)
             },
             cond: self.cond.as_ref().map(|c| c.index_select(0, &sel).to_device(device)),
             chars: self.spell.as_ref().map(|(ids, table)| {
@@ -360,6 +379,9 @@ pub struct Shape {
     /// The language model is conditioned on one of `classes` per sequence.
     #[serde(default)]
     pub conditioned: bool,
+    /// Encoder–decoders: the name of every source id (the classes name the target ids).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub source_tokens: Vec<String>,
     /// Characters of the spellings (0: the data has none).
     #[serde(default)]
     pub chars: i64,

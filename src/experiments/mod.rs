@@ -6,5 +6,6 @@ pub mod generate;
 pub mod imdb;
 pub mod imdb_sweep;
 pub mod names;
+pub mod seq2seq;
 pub mod tagging;
 pub mod vanishing;

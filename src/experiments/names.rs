@@ -11,6 +11,7 @@ use crate::config::CellKind;
 use crate::data::names::{self, NamesConfig};
 use crate::data::{Dataset, Example, Pad, Split};
 use crate::plot::{cell_color, BarStack, Bars, Figure, Heatmap, Panel};
+use crate::results::checkpoint::learned_prior;
 use crate::results::summary::{mean_of, table, Column};
 use crate::results::{checkpoint, rows, Meta};
 use crate::rng::Rng;
@@ -60,6 +61,9 @@ impl Experiment for Names {
             "test_acc",
             "macro_f1",
             "balanced_acc",
+            "uniform_acc",
+            "uniform_macro_f1",
+            "uniform_balanced_acc",
             "majority_acc",
             "val_acc",
             "best_epoch",
@@ -123,7 +127,8 @@ impl Experiment for Names {
         let Some(m) = t.model.classifier() else { return Ok(()) };
         let ds = t.data;
         let test = ds.test.as_ref().context("no test split")?;
-        let pred: Vec<i64> = Vec::try_from(m.predict_proba(test, cfg.train.batch_size).argmax(-1, false))?;
+        let probs = m.predict_proba(test, cfg.train.batch_size);
+        let pred: Vec<i64> = Vec::try_from(probs.argmax(-1, false))?;
         let truth = test.label_vec();
         let classes = &ds.shape.classes;
         let k = classes.len();
@@ -151,6 +156,22 @@ impl Experiment for Names {
         let majority_acc = truth.iter().filter(|&&t| t == majority).count() as f64 / truth.len() as f64;
         t.run.meta.result.insert("macro_f1".into(), macro_f1(&cm));
         t.run.meta.result.insert("balanced_acc".into(), balanced_accuracy(&cm));
+        // The same predictions under a uniform class prior (what `names predict --prior uniform` prints).
+        let learned = learned_prior(&ds.shape.class_counts, &cfg.train);
+        let uniform = vec![1.0 / k as f64; k];
+        let p: Vec<Vec<f64>> = Vec::try_from(probs.to_kind(tch::Kind::Double))?;
+        let shifted: Vec<i64> = p
+            .iter()
+            .map(|row| {
+                let q = shift_prior(row, &learned, &uniform);
+                (0..k).max_by(|&a, &b| q[a].total_cmp(&q[b])).unwrap_or(0) as i64
+            })
+            .collect();
+        let cu = confusion(&truth, &shifted, k);
+        let acc_u = (0..k).map(|c| cu[c][c]).sum::<u64>() as f64 / truth.len().max(1) as f64;
+        t.run.meta.result.insert("uniform_acc".into(), acc_u);
+        t.run.meta.result.insert("uniform_macro_f1".into(), macro_f1(&cu));
+        t.run.meta.result.insert("uniform_balanced_acc".into(), balanced_accuracy(&cu));
         t.run.meta.result.insert("majority_acc".into(), majority_acc);
         Ok(())
     }
@@ -170,6 +191,9 @@ impl Experiment for Names {
             Column::new("test acc", "test_acc"),
             Column::new("macro-F1", "macro_f1"),
             Column::new("balanced acc", "balanced_acc"),
+            Column::new("uniform prior: acc", "uniform_acc"),
+            Column::new("macro-F1", "uniform_macro_f1"),
+            Column::new("balanced acc", "uniform_balanced_acc"),
         ];
         let rows: &[&str] = if first.is_empty() { &["model"] } else { &["balance", "model"] };
         let note = if first.is_empty() { String::new() } else { format!(" (of the balance = {first} runs)") };

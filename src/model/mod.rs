@@ -5,12 +5,14 @@ pub mod classifier;
 pub mod fused;
 pub mod lm;
 pub mod recurrent;
+pub mod seq2seq;
 pub mod tagger;
 
 pub use bow::BagOfWords;
 pub use classifier::Classifier;
 pub use lm::LanguageModel;
 pub use recurrent::{Recurrent, State};
+pub use seq2seq::Seq2Seq;
 pub use tagger::Tagger;
 
 use crate::config::{ModelConfig, ModelKind};
@@ -57,6 +59,7 @@ pub enum Model {
     Bow(BagOfWords),
     Lm(LanguageModel),
     Tagger(Tagger),
+    Seq2seq(Seq2Seq),
 }
 
 impl Model {
@@ -66,6 +69,7 @@ impl Model {
             Model::Bow(m) => m,
             Model::Lm(m) => m,
             Model::Tagger(m) => m,
+            Model::Seq2seq(m) => m,
         }
     }
 
@@ -89,6 +93,7 @@ pub fn build(p: &nn::Path, cfg: &ModelConfig, shape: &Shape) -> Model {
             Model::Lm(LanguageModel::new(p, cfg, shape.vocab, n_cond, shape.streams > 0))
         }
         ModelKind::Tagger => Model::Tagger(Tagger::new(p, cfg, shape.vocab, shape.chars, classes)),
+        ModelKind::Seq2seq => Model::Seq2seq(Seq2Seq::new(p, cfg, shape.vocab, classes)),
     }
 }
 

@@ -168,6 +168,34 @@ impl Recurrent {
         (input, State { h: Tensor::stack(&hs, 0), c })
     }
 
+    /// One time step of a unidirectional stack: input `[B, input]`, state `h` (and `c`) `[layers, B, H]`. Returns
+    /// the last layer's output `[B, H]` and the new state (libtorch's cell functions: a decoder's step).
+    pub fn step(&self, x: &Tensor, state: &State, train: bool) -> (Tensor, State) {
+        assert!(!self.bidirectional, "step needs a unidirectional model");
+        let mut input = x.shallow_clone();
+        let (mut hs, mut cs) = (Vec::new(), Vec::new());
+        for (l, w) in self.weights.iter().enumerate() {
+            if l > 0 {
+                input = input.dropout(self.dropout, train);
+            }
+            let h = state.h.get(l as i64);
+            let (b_ih, b_hh) = (Some(&w[2]), Some(&w[3]));
+            input = match self.cell {
+                CellKind::Rnn => input.rnn_tanh_cell(&h, &w[0], &w[1], b_ih, b_hh),
+                CellKind::Gru => input.gru_cell(&h, &w[0], &w[1], b_ih, b_hh),
+                CellKind::Lstm => {
+                    let c = state.c.as_ref().expect("an LSTM state has c").get(l as i64);
+                    let (h, c) = input.lstm_cell(&[&h, &c], &w[0], &w[1], b_ih, b_hh);
+                    cs.push(c);
+                    h
+                }
+            };
+            hs.push(input.shallow_clone());
+        }
+        let c = (!cs.is_empty()).then(|| Tensor::stack(&cs, 0));
+        (input, State { h: Tensor::stack(&hs, 0), c })
+    }
+
     /// One layer, one direction, through libtorch's kernel. Returns (output, h_T, c_T).
     fn libtorch(
         &self,
