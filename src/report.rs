@@ -447,3 +447,34 @@ window.addEventListener('load', () => {{
     crate::results::write_atomic(&root.join("index.html"), html.as_bytes())?;
     Ok(found)
 }
+
+/// Copies the headline figures that exist under `root` into `dest` as `<dir>-<chart>.png` (for the README;
+/// `make figures`) and writes `dest/README.md` saying which command made each. Returns the files copied.
+pub fn figures(root: &Path, dest: &Path) -> Result<Vec<String>> {
+    std::fs::create_dir_all(dest).with_context(|| format!("cannot create {}", dest.display()))?;
+    let mut copied = Vec::new();
+    let mut readme = String::from(
+        "# Figures\n\nCopied from real runs by `make figures` (`report --figures`); each was drawn by the command \
+         beside it, on the machine that ran it.\n\n",
+    );
+    for h in &HEADLINES {
+        let src = root.join(h.dir).join(format!("{}.png", h.chart));
+        if !src.exists() {
+            continue;
+        }
+        let name = format!("{}-{}.png", h.dir, h.chart);
+        let bytes = std::fs::read(&src).with_context(|| format!("cannot read {}", src.display()))?;
+        crate::files::write_atomic(&dest.join(&name), &bytes)?;
+        let make = SECTIONS.iter().find(|s| s.dir == h.dir).map_or("?", |s| s.make);
+        writeln!(readme, "- `{name}`: `{make}` → `{}`", src.display())?;
+        copied.push(name);
+    }
+    if copied.is_empty() {
+        anyhow::bail!(
+            "no headline figure under {}: run the experiments first (make all, or e.g. make demo)",
+            root.display()
+        );
+    }
+    crate::files::write_atomic(&dest.join("README.md"), readme.as_bytes())?;
+    Ok(copied)
+}

@@ -122,3 +122,26 @@ fn jobs_run_side_by_side_and_give_the_serial_bytes() {
     let summary = std::fs::read_to_string(b.join("summary.csv")).unwrap();
     assert_eq!(summary.lines().count(), 5, "{summary}");
 }
+
+#[test]
+fn a_corrupt_imdb_archive_is_reported_once_before_any_run_starts() {
+    let dir = tempfile::tempdir().unwrap();
+    let archive = dir.path().join("broken.tar.gz");
+    std::fs::write(&archive, b"\x1f\x8b\x08\x00 this is not a whole archive").unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_imdb"))
+        .args(["--config", concat!(env!("CARGO_MANIFEST_DIR"), "/configs/imdb.yaml"), "--set"])
+        .arg(format!("data.path={}", archive.display()))
+        .arg("--set")
+        .arg(format!("data.cache_dir={}", dir.path().join("cache").display()))
+        .arg("--out")
+        .arg(dir.path().join("results"))
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "a corrupt archive was accepted:\n{err}");
+    assert_eq!(err.matches("broken.tar.gz").count(), 1, "named once, before the runs:\n{err}");
+    assert!(err.contains("truncated or corrupt"), "{err}");
+    let runs = dir.path().join("results/imdb");
+    let started = std::fs::read_dir(&runs).map(|d| d.filter(|e| e.as_ref().unwrap().path().is_dir()).count());
+    assert_eq!(started.unwrap_or(0), 0, "no run folder may be started");
+}

@@ -280,13 +280,16 @@ fn charts(root: &Path, dir: &Path, metas: &[Meta]) -> Result<()> {
         series.push((
             cell.label().to_string(),
             cell_color(cell),
-            cats.iter().map(|c| c.0).collect(),
+            cats.iter().map(|c| c.0).collect::<Vec<f64>>(),
             cats.iter().map(|c| c.1).collect(),
         ));
     }
     let categories: Vec<String> =
         variants.iter().flat_map(|v| [format!("{v}: all words"), format!("{v}: unseen words")]).collect();
     let (mft, mft_oov) = (mean_of(&all, "mft_acc"), mean_of(&all, "mft_oov_acc"));
+    // The axis starts a little below the lowest bar or baseline, so that differences of a point show.
+    let lowest = series.iter().flat_map(|s| s.2.iter().copied()).chain([mft, mft_oov]).filter(|v| v.is_finite());
+    let lo = ((lowest.fold(1.0, f64::min) - 0.05) * 10.0).floor().max(0.0) / 10.0;
     Bars {
         title: "Brown POS tagging: test accuracy (mean ± std over seeds)".into(),
         y_label: "token accuracy".into(),
@@ -296,7 +299,7 @@ fn charts(root: &Path, dir: &Path, metas: &[Meta]) -> Result<()> {
             (mft, format!("most frequent tag per word: {mft:.3}")),
             (mft_oov, format!("most frequent tag, unseen words: {mft_oov:.3}")),
         ],
-        y_range: Some((0.0, 1.0)),
+        y_range: Some((lo, 1.0)),
         log_y: false,
         size: (1300, 750),
     }

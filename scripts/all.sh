@@ -1,0 +1,64 @@
+#!/usr/bin/env bash
+# Runs every experiment, cheapest first, then the report. Called by `make all` (QUICK=1: the quick configs).
+# Finished runs are skipped by each experiment, so an interrupted `make all` resumes where it stopped.
+# The minutes below are wall times measured on a 2-core machine (README); the ETA rescales them by how fast
+# this machine has been so far.
+set -u
+quick=${QUICK:-0}
+
+# target  full-config  minutes  quick-config  minutes
+plan=(
+  "demo            configs/demo.yaml            1.5  configs/demo.yaml                 1.5"
+  "vanishing       configs/vanishing.yaml       2    configs/vanishing.yaml            2"
+  "names           configs/names.yaml           5    configs/names_quick.yaml          1.5"
+  "imdb            configs/imdb.yaml            8    configs/imdb_quick.yaml           2"
+  "seq2seq         configs/seq2seq.yaml         25   configs/seq2seq_quick.yaml        2.5"
+  "tagging         configs/tagging.yaml         25   configs/tagging_quick.yaml        3"
+  "generate        configs/generate.yaml        18   configs/generate_quick.yaml       2"
+  "names-distance  configs/names_distance.yaml  26   -                                 0"
+  "sweep-imdb      configs/imdb_sweep.yaml      40   configs/imdb_sweep_quick.yaml     6"
+)
+
+fmt_min() { # minutes (float) -> "1 h 05 min" / "7 min"
+  awk -v m="$1" 'BEGIN { m = int(m + 0.5); if (m >= 60) printf "%d h %02d min", m / 60, m % 60; else printf "%d min", m }'
+}
+
+targets=() configs=() minutes=()
+for row in "${plan[@]}"; do
+  read -r target full full_min q q_min <<<"$row"
+  if [ "$quick" = 1 ]; then
+    [ "$q" = - ] && continue
+    targets+=("$target") configs+=("$q") minutes+=("$q_min")
+  else
+    targets+=("$target") configs+=("$full") minutes+=("$full_min")
+  fi
+done
+
+# The quick runs go to their own tree so that they never mix with full runs.
+args=() results=results
+if [ "$quick" = 1 ]; then args=(--set output.dir=results-quick) results=results-quick; fi
+
+n=${#targets[@]}
+total=$(printf '%s\n' "${minutes[@]}" | awk '{ s += $1 } END { print s }')
+echo "==> make all$([ "$quick" = 1 ] && echo ' QUICK=1'): $n experiments, about $(fmt_min "$total") on 2 cores (less where runs are already done)"
+start=$(date +%s) planned_done=0 failed=()
+for i in $(seq 0 $((n - 1))); do
+  elapsed=$(( ($(date +%s) - start) ))
+  left=$(awk -v t="$total" -v d="$planned_done" -v e="$elapsed" \
+    'BEGIN { r = t - d; if (d > 0 && e > 30) r *= (e / 60) / d; print r }')
+  echo
+  echo "==> [$((i + 1))/$n] make ${targets[$i]} CONFIG=${configs[$i]}  (planned $(fmt_min "${minutes[$i]}"); elapsed $(fmt_min $((elapsed / 60))), about $(fmt_min "$left") left)"
+  if ! make --no-print-directory "${targets[$i]}" CONFIG="${configs[$i]}" ARGS="${args[*]}"; then
+    failed+=("${targets[$i]}")
+    echo "==> ${targets[$i]} failed; continuing with the next experiment (rerun make all to retry: finished runs are kept)" >&2
+  fi
+  planned_done=$(awk -v a="$planned_done" -v b="${minutes[$i]}" 'BEGIN { print a + b }')
+done
+
+echo
+make --no-print-directory report RESULTS=$results || failed+=(report)
+echo "==> done in $(fmt_min $((($(date +%s) - start) / 60))); open $(pwd)/$results/index.html"
+if [ ${#failed[@]} -gt 0 ]; then
+  echo "error: these failed: ${failed[*]} (their messages are above)" >&2
+  exit 1
+fi
