@@ -2,6 +2,22 @@
 //!
 //! Hand-written on purpose: its output is fixed forever, so a seed gives the same data and batches on every
 //! machine and every version (crates like `rand` may change their algorithms between releases).
+//!
+//! libtorch's own generator (weight init, dropout) is one per process: [`torch_seed`] seeds it and holds a lock
+//! so that two seeded runs in one process (tests run in threads) cannot interleave their draws.
+use std::sync::{Mutex, MutexGuard};
+
+static TORCH_RNG: Mutex<()> = Mutex::new(());
+
+/// Seeds libtorch's process-wide generator and returns a guard: hold it while the seeded work draws from the
+/// generator (model init, training with dropout), so another thread's draws cannot change its numbers.
+/// Not reentrant: take it once, at the top of a run.
+pub fn torch_seed(seed: i64) -> MutexGuard<'static, ()> {
+    // A panic in another holder (a failing test) leaves nothing half-done in `()`: the lock is still good.
+    let guard = TORCH_RNG.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    tch::manual_seed(seed);
+    guard
+}
 
 /// SplitMix64 (Steele, Lea, Flood 2014): 64-bit state, passes BigCrush, trivially seedable.
 #[derive(Clone, Debug)]

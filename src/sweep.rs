@@ -490,7 +490,7 @@ pub fn run_point<E: Experiment>(
     run.meta.result.insert("train_len_mean".into(), tokens as f64 / lens.len().max(1) as f64);
     run.meta.result.insert("train_len_max".into(), lens.iter().copied().max().unwrap_or(0) as f64);
     data.shape.class_counts = data.train.class_counts(data.shape.classes.len()).unwrap_or_default();
-    tch::manual_seed(cfg.train.seed as i64);
+    let seeded = crate::rng::torch_seed(cfg.train.seed as i64);
     let vs = nn::VarStore::new(opts.device);
     let mut model = build(&vs.root(), &cfg.model, &data.shape);
     if let Model::Seq2seq(m) = &model {
@@ -531,6 +531,7 @@ pub fn run_point<E: Experiment>(
     let hook = hooked.then(|| StepHook { every: gcd(probe_every, own_every), call: &mut call });
     let lr = cfg.train.lr_for(&cfg.model);
     let outcome = fit(model.objective(), &vs, &data, &cfg.train, lr, &mut run, hook);
+    drop(seeded);
     if let Some(pr) = &probe {
         // Probe time is part of train_s; report it so its share can be checked.
         run.meta.result.insert("probe_s".into(), pr.seconds);

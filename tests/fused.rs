@@ -52,7 +52,7 @@ fn fused_forward_and_gradients_equal_libtorch() {
                         start: Tensor::zeros([b], (Kind::Int64, Device::Cpu)),
                         len: Tensor::from_slice(&lengths),
                     };
-                    tch::manual_seed(rng.below(1000) as i64);
+                    let _seeded = rnnlab::rng::torch_seed(rng.below(1000) as i64);
                     let mut vs = nn::VarStore::new(Device::Cpu);
                     let cfg = ModelConfig { cell, hidden, layers, bidirectional: bi, ..Default::default() };
                     let r = Recurrent::new(&vs.root(), input, &cfg);
@@ -93,7 +93,7 @@ fn fused_state_path_carries_the_initial_state_gradient() {
     // forward_state (language models, truncated BPTT) from a given state, 2 layers: the final state is used too.
     for kind in [Kind::Float, Kind::Double] {
         for cell in [CellKind::Gru, CellKind::Rnn] {
-            tch::manual_seed(3);
+            let _seeded = rnnlab::rng::torch_seed(3);
             let mut vs = nn::VarStore::new(Device::Cpu);
             let mut r =
                 Recurrent::new(&vs.root(), 4, &ModelConfig { cell, hidden: 5, layers: 2, ..Default::default() });
@@ -134,7 +134,7 @@ fn a_classifier_trains_the_same_with_either_implementation() {
         let batch = split.batch(&[0, 1, 2, 3, 4, 5], Device::Cpu);
         let shape = rnnlab::data::Shape::classes(10, vec!["a".into(), "b".into(), "c".into()]);
         let grads = |imp: Impl| -> (f64, Vec<Tensor>) {
-            tch::manual_seed(4);
+            let _seeded = rnnlab::rng::torch_seed(4);
             let vs = nn::VarStore::new(Device::Cpu);
             let cfg = ModelConfig {
                 cell,

@@ -40,7 +40,7 @@ fn a_uniform_model_has_the_alphabet_size_as_perplexity() {
 }
 
 fn model(seed: i64) -> (nn::VarStore, LanguageModel) {
-    tch::manual_seed(seed);
+    let _seeded = rnnlab::rng::torch_seed(seed);
     let vs = nn::VarStore::new(Device::Cpu);
     let cfg = ModelConfig { cell: CellKind::Lstm, input: InputKind::Onehot, hidden: 32, ..Default::default() };
     let lm = LanguageModel::new(&vs.root(), &cfg, NAME_VOCAB, 18, false);

@@ -38,7 +38,7 @@ fn fused_equals_unrolled_for_every_cell_and_shape() {
         let tol = if kind == Kind::Float { 1e-5 } else { 1e-11 };
         for cell in CellKind::ALL {
             for (layers, bi) in [(1, false), (2, false), (1, true), (2, true)] {
-                tch::manual_seed(1);
+                let _seeded = rnnlab::rng::torch_seed(1);
                 let mut vs = nn::VarStore::new(Device::Cpu);
                 let r = Recurrent::new(&vs.root(), 5, &spec(cell, 6, layers, bi));
                 if kind == Kind::Double {
@@ -171,7 +171,7 @@ fn padding_after_a_sequence_never_changes_its_logits() {
             (1, false, InputKind::Embedding, Readout::Pool),
             (1, true, InputKind::Onehot, Readout::Pool),
         ] {
-            tch::manual_seed(3);
+            let _seeded = rnnlab::rng::torch_seed(3);
             let vs = nn::VarStore::new(Device::Cpu);
             let cfg = ModelConfig {
                 cell,
@@ -203,7 +203,7 @@ fn padding_after_a_sequence_never_changes_its_logits() {
 
 #[test]
 fn last_padded_readout_does_see_padding() {
-    tch::manual_seed(4);
+    let _seeded = rnnlab::rng::torch_seed(4);
     let vs = nn::VarStore::new(Device::Cpu);
     let cfg = ModelConfig { cell: CellKind::Gru, readout: rnnlab::config::Readout::LastPadded, ..Default::default() };
     let m = Classifier::new(&vs.root(), &cfg, 10, 2);
@@ -251,7 +251,7 @@ fn init_options_change_the_weights_as_documented() {
 #[test]
 fn chrono_init_spreads_gate_biases_and_closes_the_lstm_input_gate() {
     let (h, t_max) = (64, 200.0);
-    tch::manual_seed(0);
+    let _seeded = rnnlab::rng::torch_seed(0);
     let vs = nn::VarStore::new(Device::Cpu);
     let init = InitConfig { chrono: Some(t_max), ..Default::default() };
     let r = Recurrent::new(&vs.root(), 4, &ModelConfig { init: init.clone(), ..spec(CellKind::Lstm, h, 1, false) });

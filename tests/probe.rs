@@ -11,7 +11,7 @@ use tch::{nn, Device, Kind, Tensor};
 #[test]
 fn input_gradients_match_finite_differences_in_f64() {
     for cell in CellKind::ALL {
-        tch::manual_seed(5);
+        let _seeded = rnnlab::rng::torch_seed(5);
         let mut vs = nn::VarStore::new(Device::Cpu);
         let cfg = ModelConfig { cell, embed_dim: 3, hidden: 4, layers: 2, bidirectional: true, ..Default::default() };
         let model = Classifier::new(&vs.root(), &cfg, 6, 3);

@@ -44,7 +44,7 @@ fn batch_of(xs: &[Vec<i64>], ys: &[Vec<i64>]) -> Batch {
 #[test]
 fn attention_weights_sum_to_one_and_skip_padding() {
     for attention in [Attention::Additive, Attention::Dot] {
-        tch::manual_seed(1);
+        let _seeded = rnnlab::rng::torch_seed(1);
         let vs = nn::VarStore::new(Device::Cpu);
         let m = model(CellKind::Gru, attention, &vs);
         let (xs, ys) = pairs(4, (2, 9), &mut Rng::new(3));
@@ -66,7 +66,7 @@ fn decoding_a_batch_equals_decoding_one_by_one() {
     for (cell, attention) in
         [(CellKind::Gru, Attention::Additive), (CellKind::Lstm, Attention::Dot), (CellKind::Rnn, Attention::None)]
     {
-        tch::manual_seed(2);
+        let _seeded = rnnlab::rng::torch_seed(2);
         let vs = nn::VarStore::new(Device::Cpu);
         let m = model(cell, attention, &vs);
         let (xs, ys) = pairs(5, (1, 10), &mut Rng::new(4));
@@ -102,7 +102,7 @@ fn a_tiny_copy_task_is_learned() {
         test: Some(Split::pairs("test", &vx, &vy)),
         shape,
     };
-    tch::manual_seed(3);
+    let _seeded = rnnlab::rng::torch_seed(3);
     let vs = nn::VarStore::new(Device::Cpu);
     let m = model(CellKind::Gru, Attention::Additive, &vs);
     let dir = tempfile::tempdir().unwrap();

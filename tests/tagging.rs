@@ -43,7 +43,7 @@ fn the_real_corpus_maps_every_tag() {
 
 #[test]
 fn padding_changes_nothing_for_either_direction() {
-    tch::manual_seed(2);
+    let _seeded = rnnlab::rng::torch_seed(2);
     let vs = nn::VarStore::new(Device::Cpu);
     let cfg = ModelConfig {
         kind: rnnlab::config::ModelKind::Tagger,

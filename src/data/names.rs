@@ -205,8 +205,10 @@ impl Corpus {
                 let n_train = (n as f64 * 0.85).floor() as usize;
                 let n_test = (n as f64 * 0.15).floor() as usize;
                 let n_train = n_train + (n - n_train - n_test).min(1);
-                tch::manual_seed(2024);
-                let perm = tch::Tensor::randperm(n as i64, (tch::Kind::Int64, tch::Device::Cpu));
+                let perm = {
+                    let _seeded = crate::rng::torch_seed(2024);
+                    tch::Tensor::randperm(n as i64, (tch::Kind::Int64, tch::Device::Cpu))
+                };
                 let perm: Vec<i64> = Vec::try_from(perm).expect("randperm");
                 let perm: Vec<usize> = perm.into_iter().map(|i| i as usize).collect();
                 (perm[..n_train].to_vec(), vec![], perm[n_train..].to_vec())

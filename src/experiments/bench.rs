@@ -306,7 +306,7 @@ fn measure(
     repeats: usize,
 ) -> Result<Vec<Row>> {
     reset_peak();
-    tch::manual_seed(0);
+    let _seeded = crate::rng::torch_seed(0);
     let vs = nn::VarStore::new(Device::Cpu);
     let model = build(&vs.root(), cfg, &data.shape);
     let wrapped = model.objective();
@@ -391,7 +391,7 @@ fn profile(
     batches: &[Vec<i64>],
     warmup: usize,
 ) -> Result<Vec<Phase>> {
-    tch::manual_seed(0);
+    let _seeded = crate::rng::torch_seed(0);
     let vs = nn::VarStore::new(Device::Cpu);
     let model = build(&vs.root(), cfg, &data.shape);
     let train_cfg = train_config(protocol);
@@ -446,7 +446,7 @@ struct Phase {
 
 /// One probe call (∂L/∂x_t fused + ∂L/∂h_t unrolled on a batch of 64) against one training step.
 fn probe_cost(protocol: &str, cell: CellKind, input: InputKind, data: &Dataset, batches: &[Vec<i64>]) -> Result<Row> {
-    tch::manual_seed(0);
+    let _seeded = crate::rng::torch_seed(0);
     let vs = nn::VarStore::new(Device::Cpu);
     let model = build(&vs.root(), &model_config(cell, input), &data.shape);
     let Model::Classifier(model) = &model else { bail!("the probe needs a classifier") };
