@@ -1,21 +1,9 @@
 //! `generate`: character-level generation of names and review text; `generate sample` (see
 //! `rnnlab::experiments::generate`).
-use clap::{Parser, Subcommand};
-use rnnlab::cli::{run_main, Common, SweepArgs};
+use clap::Subcommand;
 use rnnlab::experiments::generate::{sample, Generate, SampleArgs};
 use rnnlab::model::lm::Pick;
 use std::path::PathBuf;
-
-#[derive(Parser)]
-#[command(about = "Character-level generation: names per language, and IMDB review text with perplexity")]
-struct Cli {
-    #[command(subcommand)]
-    cmd: Option<Cmd>,
-    #[command(flatten)]
-    common: Common,
-    #[command(flatten)]
-    sweep: SweepArgs,
-}
 
 #[derive(Subcommand)]
 enum Cmd {
@@ -46,17 +34,12 @@ enum Cmd {
 }
 
 fn main() -> std::process::ExitCode {
-    run_main(|| {
-        let cli = Cli::parse();
-        match &cli.cmd {
-            Some(Cmd::Sample { run, language, start, temperature, top_k, greedy, count, seed }) => {
-                let how =
-                    if *greedy { Pick::Greedy } else { Pick::Sample { temperature: *temperature, top_k: *top_k } };
-                let args = SampleArgs { language, start, how, count: *count, seed: *seed };
-                print!("{}", sample(run, &args, cli.common.setup()?)?);
-                Ok(())
-            }
-            None => rnnlab::sweep::main(Generate::default(), &cli.common, &cli.sweep),
-        }
+    let about = "Character-level generation: names per language, and IMDB review text with perplexity";
+    rnnlab::sweep::binary_with(Generate::default(), about, |cmd, common| {
+        let Cmd::Sample { run, language, start, temperature, top_k, greedy, count, seed } = cmd;
+        let how = if greedy { Pick::Greedy } else { Pick::Sample { temperature, top_k } };
+        let args = SampleArgs { language: &language, start: &start, how, count, seed };
+        print!("{}", sample(&run, &args, common.setup()?)?);
+        Ok(())
     })
 }

@@ -1,19 +1,7 @@
 //! `names`: surname → language with RNN, GRU and LSTM; `names predict` (see `rnnlab::experiments::names`).
-use clap::{Parser, Subcommand};
-use rnnlab::cli::{run_main, Common, SweepArgs};
+use clap::Subcommand;
 use rnnlab::experiments::names::{predict, Names, Prior};
 use std::path::PathBuf;
-
-#[derive(Parser)]
-#[command(about = "Surname → language with RNN, GRU and LSTM (the PyTorch names tutorial, measured properly)")]
-struct Cli {
-    #[command(subcommand)]
-    cmd: Option<Cmd>,
-    #[command(flatten)]
-    common: Common,
-    #[command(flatten)]
-    sweep: SweepArgs,
-}
 
 #[derive(Subcommand)]
 enum Cmd {
@@ -35,14 +23,11 @@ enum Cmd {
 }
 
 fn main() -> std::process::ExitCode {
-    run_main(|| {
-        let cli = Cli::parse();
-        match &cli.cmd {
-            Some(Cmd::Predict { run, top, prior, names }) => {
-                print!("{}", predict(run, *top, *prior, names, cli.common.setup()?)?);
-                Ok(())
-            }
-            None => rnnlab::sweep::main(Names::default(), &cli.common, &cli.sweep),
-        }
+    let about = "Surname → language with RNN, GRU and LSTM (the PyTorch names tutorial, measured properly)";
+    rnnlab::sweep::binary_with(Names::default(), about, |Cmd::Predict { run, top, prior, names }, common| {
+        let device = common.setup()?;
+        eprintln!("{}", prior.meaning());
+        print!("{}", predict(&run, top, prior, &names, device)?);
+        Ok(())
     })
 }

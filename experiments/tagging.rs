@@ -1,19 +1,7 @@
 //! `tagging`: part-of-speech tagging on the Brown corpus; `tagging predict` (see `rnnlab::experiments::tagging`).
-use clap::{Parser, Subcommand};
-use rnnlab::cli::{run_main, Common, SweepArgs};
+use clap::Subcommand;
 use rnnlab::experiments::tagging::{predict, Tagging};
 use std::path::PathBuf;
-
-#[derive(Parser)]
-#[command(about = "Part-of-speech tagging on the Brown corpus with RNN, GRU and LSTM, one- and two-directional")]
-struct Cli {
-    #[command(subcommand)]
-    cmd: Option<Cmd>,
-    #[command(flatten)]
-    common: Common,
-    #[command(flatten)]
-    sweep: SweepArgs,
-}
 
 #[derive(Subcommand)]
 enum Cmd {
@@ -28,14 +16,9 @@ enum Cmd {
 }
 
 fn main() -> std::process::ExitCode {
-    run_main(|| {
-        let cli = Cli::parse();
-        match &cli.cmd {
-            Some(Cmd::Predict { run, sentence }) => {
-                print!("{}", predict(run, &sentence.join(" "), cli.common.setup()?)?);
-                Ok(())
-            }
-            None => rnnlab::sweep::main(Tagging::default(), &cli.common, &cli.sweep),
-        }
+    let about = "Part-of-speech tagging on the Brown corpus with RNN, GRU and LSTM, one- and two-directional";
+    rnnlab::sweep::binary_with(Tagging::default(), about, |Cmd::Predict { run, sentence }, common| {
+        print!("{}", predict(&run, &sentence.join(" "), common.setup()?)?);
+        Ok(())
     })
 }

@@ -230,18 +230,36 @@ pub fn folder<E: Experiment>(cfg: &Cfg<E>) -> String {
 
 /// The `main` of an experiment binary without subcommands: its `--help` line, the shared options, [`main`].
 pub fn binary<E: Experiment>(e: E, about: &'static str) -> std::process::ExitCode {
+    /// No subcommands: the binary only runs its sweep.
+    #[derive(clap::Subcommand)]
+    enum None {}
+    binary_with::<E, None>(e, about, |cmd, _| match cmd {})
+}
+
+/// [`binary`] for an experiment with subcommands (`names predict`, `generate sample`, ...): without one the
+/// binary runs the sweep, with one it calls `cmd` with the parsed subcommand and the shared options.
+pub fn binary_with<E: Experiment, C: clap::Subcommand>(
+    e: E,
+    about: &'static str,
+    cmd: impl FnOnce(C, &Common) -> Result<()>,
+) -> std::process::ExitCode {
     use clap::{CommandFactory, FromArgMatches};
     #[derive(clap::Parser)]
-    struct Cli {
+    struct Cli<C: clap::Subcommand> {
+        #[command(subcommand)]
+        cmd: Option<C>,
         #[command(flatten)]
         common: Common,
         #[command(flatten)]
         sweep: SweepArgs,
     }
     crate::cli::run_main(|| {
-        let matches = Cli::command().about(about).get_matches();
-        let cli = Cli::from_arg_matches(&matches)?;
-        main(e, &cli.common, &cli.sweep)
+        let matches = Cli::<C>::command().about(about).get_matches();
+        let cli = Cli::<C>::from_arg_matches(&matches)?;
+        match cli.cmd {
+            Some(c) => cmd(c, &cli.common),
+            None => main(e, &cli.common, &cli.sweep),
+        }
     })
 }
 

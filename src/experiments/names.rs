@@ -371,6 +371,19 @@ pub enum Prior {
     Model,
 }
 
+impl Prior {
+    /// One line saying what the printed probabilities mean.
+    pub fn meaning(self) -> &'static str {
+        match self {
+            Prior::Uniform => {
+                "probabilities with every language equally likely a priori (--prior data: the data's mix)"
+            }
+            Prior::Data => "probabilities under the training data's mix of languages (47 % Russian)",
+            Prior::Model => "the model's probabilities, uncorrected",
+        }
+    }
+}
+
 /// `names predict`: the `top` most likely languages of each name with a run's checkpoint, as printed lines. The
 /// probabilities are corrected from the prior the model learned to `prior` (Bayes' rule).
 pub fn predict(run: &Path, top: usize, prior: Prior, input: &[String], device: Device) -> Result<String> {

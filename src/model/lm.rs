@@ -4,7 +4,7 @@
 //! Stateless on padded batches of separate sequences (names), or stateful for truncated backpropagation through
 //! time (a character stream cut into windows: the final state of one batch, detached, starts the next).
 use super::classifier::{embed_with, input_layer};
-use super::{Objective, Recurrent, State, Stats};
+use super::{token_stats, Objective, Recurrent, State, Stats};
 use crate::config::ModelConfig;
 use crate::data::Batch;
 use crate::rng::Rng;
@@ -72,12 +72,7 @@ impl Objective for LanguageModel {
     /// Mean cross-entropy (natural log) over the real targets (id 0 = none); next-token accuracy.
     fn stats(&self, batch: &Batch, train: bool) -> Stats {
         let logits = self.logits(batch, train).reshape([-1, self.vocab - 1]);
-        let targets = batch.targets.reshape([-1]) - 1;
-        let loss = logits.cross_entropy_loss::<Tensor>(&targets, None, tch::Reduction::Mean, -1, 0.0);
-        let real = targets.ge(0);
-        let count = real.sum(Kind::Int64).int64_value(&[]);
-        let correct = tch::no_grad(|| logits.argmax(-1, false).eq_tensor(&targets).logical_and(&real).sum(Kind::Int64));
-        Stats { loss, correct, count }
+        token_stats(&logits, &(batch.targets.reshape([-1]) - 1), -1)
     }
 
     fn backward(&self, loss: &Tensor) {

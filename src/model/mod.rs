@@ -52,6 +52,16 @@ pub fn class_stats(logits: &Tensor, targets: &Tensor, weights: Option<&Tensor>) 
     Stats { loss, correct, count: targets.size()[0] }
 }
 
+/// Mean cross-entropy over the real tokens of flattened `[N, classes]` logits (targets equal to `ignore` are
+/// padding) and the number of right argmax predictions among them: every per-token model's stats.
+pub fn token_stats(logits: &Tensor, targets: &Tensor, ignore: i64) -> Stats {
+    let loss = logits.cross_entropy_loss::<Tensor>(targets, None, tch::Reduction::Mean, ignore, 0.0);
+    let real = targets.ne(ignore);
+    let count = real.sum(Kind::Int64).int64_value(&[]);
+    let correct = tch::no_grad(|| logits.argmax(-1, false).eq_tensor(targets).logical_and(&real).sum(Kind::Int64));
+    Stats { loss, correct, count }
+}
+
 /// A built model.
 #[derive(Debug)]
 pub enum Model {

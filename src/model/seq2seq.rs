@@ -12,7 +12,7 @@
 //! beam search.
 //!
 //! Target ids: 0 padding, 1 start, 2 end, then the target vocabulary.
-use super::{Objective, Recurrent, State, Stats};
+use super::{token_stats, Objective, Recurrent, State, Stats};
 use crate::config::{Attention, CellKind, ModelConfig};
 use crate::data::Batch;
 use tch::{nn, nn::Module, Kind, Tensor};
@@ -265,12 +265,7 @@ impl Objective for Seq2Seq {
     fn stats(&self, batch: &Batch, train: bool) -> Stats {
         let tf = if train { self.teacher_forcing.get() } else { 1.0 };
         let logits = self.forward(batch, train, tf).reshape([-1, self.targets]);
-        let targets = batch.targets.reshape([-1]);
-        let loss = logits.cross_entropy_loss::<Tensor>(&targets, None, tch::Reduction::Mean, 0, 0.0);
-        let real = targets.gt(0);
-        let count = real.sum(Kind::Int64).int64_value(&[]);
-        let correct = tch::no_grad(|| logits.argmax(-1, false).eq_tensor(&targets).logical_and(&real).sum(Kind::Int64));
-        Stats { loss, correct, count }
+        token_stats(&logits, &batch.targets.reshape([-1]), 0)
     }
 
     fn backward(&self, loss: &Tensor) {

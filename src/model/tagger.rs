@@ -1,6 +1,6 @@
 //! Sequence tagger: one label per token. Word embedding (and, with `model.chars`, a character-level encoder of each
 //! word) → [`Recurrent`] (bidirectional: a tag depends on the words after it too) → a linear head at every step.
-use super::{Objective, Recurrent, Stats};
+use super::{token_stats, Objective, Recurrent, Stats};
 use crate::config::{CharCnnConfig, ModelConfig};
 use crate::data::Batch;
 use tch::{nn, nn::Module, Kind, Tensor};
@@ -79,12 +79,7 @@ impl Objective for Tagger {
     /// Mean cross-entropy over the real tokens; correct tags.
     fn stats(&self, batch: &Batch, train: bool) -> Stats {
         let logits = self.forward(batch, train).reshape([-1, self.tags]);
-        let targets = batch.targets.reshape([-1]) - 1;
-        let loss = logits.cross_entropy_loss::<Tensor>(&targets, None, tch::Reduction::Mean, -1, 0.0);
-        let real = targets.ge(0);
-        let count = real.sum(Kind::Int64).int64_value(&[]);
-        let correct = tch::no_grad(|| logits.argmax(-1, false).eq_tensor(&targets).logical_and(&real).sum(Kind::Int64));
-        Stats { loss, correct, count }
+        token_stats(&logits, &(batch.targets.reshape([-1]) - 1), -1)
     }
 
     fn backward(&self, loss: &Tensor) {
