@@ -1,8 +1,9 @@
 //! Charts built from run folders (read through [`crate::results`]), shared by the experiments: a metric against a
 //! swept value (mean ± std over seeds, one line per model), training curves, gradient norm against distance.
 use crate::config::CellKind;
-use crate::plot::{cell_color, cell_width, Figure, Panel, Series, BASELINE_GREY};
+use crate::plot::{cell_color, cell_width, BarSeries, Figure, Panel, Series, BASELINE_GREY};
 use crate::results::{rows, summary, Meta};
+use crate::stats::mean_std;
 use anyhow::Result;
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -25,6 +26,29 @@ pub fn metric_vs(metas: &[Meta], x: &str, y: &str) -> Vec<Series> {
         out.push(Series::new(label, cell_color(cell), pts).band(band).markers().width(cell_width(cell)));
     }
     out
+}
+
+/// Grouped bars: one series per model (its colour), one bar per value of tag `group` in `categories`, the mean ±
+/// std of `result[key]` over the runs (seeds) with that model and value.
+pub fn bars_by_cell(runs: &[&Meta], group: &str, categories: &[&str], key: &str) -> Vec<BarSeries> {
+    CellKind::ALL
+        .iter()
+        .filter(|&&c| runs.iter().any(|m| m.cell() == Some(c)))
+        .map(|&c| {
+            let (m, s): (Vec<f64>, Vec<f64>) = categories
+                .iter()
+                .map(|v| {
+                    let values: Vec<f64> = runs
+                        .iter()
+                        .filter(|m| m.cell() == Some(c) && m.tag(group) == *v)
+                        .filter_map(|m| m.result.get(key).copied())
+                        .collect();
+                    mean_std(&values)
+                })
+                .unzip();
+            (c.label().to_string(), cell_color(c), m, s)
+        })
+        .collect()
 }
 
 /// A horizontal reference line across `[x0, x1]`.

@@ -50,7 +50,7 @@ impl Common {
                     let cores = tch::get_num_threads();
                     let t = shared_threads(cores, others.len());
                     tch::set_num_threads(t);
-                    eprintln!(
+                    crate::progress::say!(
                         "note: {} other rnnlab run(s) live (pid {:?}): using {t} libtorch thread(s) of {cores}. Runs \
                          that each use every core wait on each other (two on 2 cores ran ~100x slower); --threads \
                          overrides",
@@ -136,7 +136,7 @@ pub fn run_main(body: impl FnOnce() -> Result<()>) -> std::process::ExitCode {
     match body() {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("error: {e:#}");
+            crate::progress::say!("error: {e:#}");
             std::process::ExitCode::FAILURE
         }
     }

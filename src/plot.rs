@@ -516,13 +516,15 @@ fn draw_heatmap<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, h: &Heatmap) 
 }
 
 /// Grouped bars: one group per category, one bar per series, optional error bars and reference lines.
+/// One series of a [`Bars`] chart: (label, colour, value per category, error per category or empty).
+pub type BarSeries = (String, RGBColor, Vec<f64>, Vec<f64>);
+
 #[derive(Clone, Debug)]
 pub struct Bars {
     pub title: String,
     pub y_label: String,
     pub categories: Vec<String>,
-    /// (label, colour, value per category, optional error per category)
-    pub series: Vec<(String, RGBColor, Vec<f64>, Vec<f64>)>,
+    pub series: Vec<BarSeries>,
     /// Dashed horizontal reference lines: (value, label).
     pub hlines: Vec<(f64, String)>,
     pub y_range: Option<(f64, f64)>,

@@ -1,6 +1,6 @@
 //! Progress bars with ETA on a terminal; plain lines otherwise (logs, CI).
 use indicatif::{ProgressBar, ProgressStyle};
-use std::io::IsTerminal;
+use std::io::{IsTerminal, Write};
 
 /// Set in the environment of the worker processes of a `--jobs` sweep.
 pub const WORKER: &str = "RNNLAB_WORKER";
@@ -21,10 +21,24 @@ pub fn bar(len: u64, prefix: &str) -> ProgressBar {
     pb
 }
 
+/// Writes one line to stderr in a single write, so that the lines of the worker processes of a `--jobs` sweep,
+/// which share the terminal, never interleave mid-line (`eprintln!` writes a line in pieces).
+pub fn say_line(msg: &str) {
+    let _ = std::io::stderr().lock().write_all(format!("{msg}\n").as_bytes());
+}
+
+/// `eprintln!` as one write: see [`say_line`].
+macro_rules! say {
+    ($($arg:tt)*) => {
+        $crate::progress::say_line(&format!($($arg)*))
+    };
+}
+pub(crate) use say;
+
 /// Prints a line above the bar (or plainly when there is no bar).
 pub fn line(pb: &ProgressBar, msg: &str) {
     if pb.is_hidden() {
-        eprintln!("{msg}");
+        say_line(msg);
     } else {
         pb.println(msg);
     }

@@ -142,6 +142,15 @@ pub fn decay_fit(points: &[(i64, f64)]) -> (f64, f64) {
     (slope, r2)
 }
 
+/// "1 seed", "3 seeds": for titles and legends.
+pub fn seeds(n: usize) -> String {
+    if n == 1 {
+        "1 seed".to_string()
+    } else {
+        format!("{n} seeds")
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -353,7 +353,7 @@ fn parallel<E: Experiment>(
         std::fs::remove_dir_all(&claims).with_context(|| format!("cannot clear {}", claims.display()))?;
     }
     std::fs::create_dir_all(&claims).with_context(|| format!("cannot create {}", claims.display()))?;
-    eprintln!("{} runs on {jobs} workers, {threads} libtorch thread(s) each", mine.len());
+    crate::progress::say!("{} runs on {jobs} workers, {threads} libtorch thread(s) each", mine.len());
     let exe = std::env::current_exe()?;
     let mut children = (1..=jobs)
         .map(|k| {
@@ -402,7 +402,7 @@ pub fn run<E: Experiment>(
     if !opts.merge_only {
         let mine = selected(&all, opts)?;
         if let Some((i, n)) = opts.shard {
-            eprintln!("shard {i}/{n}: {} of {} runs", mine.len(), all.len());
+            crate::progress::say!("shard {i}/{n}: {} of {} runs", mine.len(), all.len());
         }
         let claims = root.join(&name).join(".claims");
         if !opts.worker {
@@ -413,9 +413,9 @@ pub fn run<E: Experiment>(
                 continue;
             }
             let who = std::env::var(WORKER).map_or(String::new(), |w| format!(" (worker {w})"));
-            eprintln!("[{}/{}] {}{who}", k + 1, mine.len(), p.name);
+            crate::progress::say!("[{}/{}] {}{who}", k + 1, mine.len(), p.name);
             if let Err(err) = run_point(e, p, root, &name, opts) {
-                eprintln!("error: {}: {err:#}", p.name);
+                crate::progress::say!("error: {}: {err:#}", p.name);
                 failed += 1;
             }
         }
@@ -476,7 +476,7 @@ pub fn run_point<E: Experiment>(
     let yaml = config::to_yaml(cfg)?;
     let mut run = match RunDir::open(root, name, &p.name, &yaml, cfg.train.seed, tags, opts.overwrite)? {
         Opened::Done(meta) => {
-            eprintln!("{}: finished earlier with the same config, reusing it", p.name);
+            crate::progress::say!("{}: finished earlier with the same config, reusing it", p.name);
             return Ok(meta);
         }
         Opened::New(run) => run,
@@ -493,7 +493,7 @@ pub fn run_point<E: Experiment>(
                 }
                 None => (Status::Failed, format!("{err:#}")),
             };
-            eprintln!("{}: {}: {message}", p.name, status.name());
+            crate::progress::say!("{}: {}: {message}", p.name, status.name());
             run.finish(status, Some(message))?;
             return if status == Status::Refused { Ok(run.meta) } else { Err(err) };
         }

@@ -3,7 +3,7 @@
 //! in float32, 1e-10 in float64.
 use rnnlab::config::{CellKind, Impl, InputKind, ModelConfig};
 use rnnlab::data::{Example, Pad, Spans, Split};
-use rnnlab::model::{build, Recurrent, State};
+use rnnlab::model::{build, rows, Recurrent, State};
 use rnnlab::rng::Rng;
 use tch::{nn, Device, Kind, Tensor};
 
@@ -36,15 +36,17 @@ fn zero(vs: &nn::VarStore, extra: &[&Tensor]) {
     }
 }
 
-#[test]
-fn fused_forward_and_gradients_equal_libtorch() {
-    let mut rng = Rng::new(11);
+/// Fused against libtorch on random shapes (batches of 1..=max_b), 1-2 layers, 1-2 directions, both cells and
+/// floats, with the batch's rows split into `groups` (None: the default for the thread count).
+fn fused_agrees_with_libtorch(groups: Option<usize>, max_b: u64, seed: u64) -> usize {
+    rows::set_groups(groups);
+    let mut rng = Rng::new(seed);
     let mut cases = 0;
     for kind in [Kind::Float, Kind::Double] {
         for cell in [CellKind::Gru, CellKind::Rnn] {
             for (layers, bi) in [(1, false), (2, false), (1, true), (2, true)] {
                 for _ in 0..3 {
-                    let (b, t) = (1 + rng.below(7) as i64, 1 + rng.below(25) as i64);
+                    let (b, t) = (1 + rng.below(max_b) as i64, 1 + rng.below(25) as i64);
                     let (input, hidden) = (1 + rng.below(12) as i64, 1 + rng.below(24) as i64);
                     let lengths: Vec<i64> =
                         (0..b).map(|i| if i == 0 { t } else { 1 + rng.below(t as u64) as i64 }).collect();
@@ -73,7 +75,9 @@ fn fused_forward_and_gradients_equal_libtorch() {
                     };
                     let (of, gf, xf) = run(Impl::Fused);
                     let (ol, gl, xl) = run(Impl::Libtorch);
-                    let what = format!("{cell} {kind:?} B={b} T={t} I={input} H={hidden} layers={layers} bi={bi}");
+                    let what = format!(
+                        "{cell} {kind:?} B={b} T={t} I={input} H={hidden} layers={layers} bi={bi} groups={groups:?}"
+                    );
                     let tol = tolerance(kind);
                     assert!(rel(&of, &ol) < tol, "{what}: outputs differ by {:e}", rel(&of, &ol));
                     for (i, (a, l)) in gf.iter().zip(&gl).enumerate() {
@@ -85,13 +89,30 @@ fn fused_forward_and_gradients_equal_libtorch() {
             }
         }
     }
-    assert_eq!(cases, 2 * 2 * 4 * 3);
+    rows::set_groups(None);
+    cases
+}
+
+#[test]
+fn fused_forward_and_gradients_equal_libtorch() {
+    // Libtorch's GEMM at every step (the path without BLAS symbols), and BLAS called directly in one group.
+    assert_eq!(fused_agrees_with_libtorch(Some(0), 7, 11), 2 * 2 * 4 * 3);
+    assert_eq!(fused_agrees_with_libtorch(Some(1), 7, 14), 2 * 2 * 4 * 3);
+}
+
+#[test]
+fn rows_split_over_threads_equal_libtorch() {
+    // The batch's rows in 2 and 3 groups, each carried through every step by its own thread with direct BLAS calls.
+    assert!(rows::available(), "the loaded libtorch exports MKL's sgemm_/dgemm_ (the PyPI wheel does)");
+    assert_eq!(fused_agrees_with_libtorch(Some(2), 40, 12), 2 * 2 * 4 * 3);
+    assert_eq!(fused_agrees_with_libtorch(Some(3), 40, 13), 2 * 2 * 4 * 3);
 }
 
 #[test]
 fn fused_state_path_carries_the_initial_state_gradient() {
     // forward_state (language models, truncated BPTT) from a given state, 2 layers: the final state is used too.
-    for kind in [Kind::Float, Kind::Double] {
+    for (kind, groups) in [(Kind::Float, 0), (Kind::Double, 0), (Kind::Float, 2), (Kind::Double, 3)] {
+        rows::set_groups(Some(groups));
         for cell in [CellKind::Gru, CellKind::Rnn] {
             let _seeded = rnnlab::rng::torch_seed(3);
             let mut vs = nn::VarStore::new(Device::Cpu);
@@ -117,10 +138,15 @@ fn fused_state_path_carries_the_initial_state_gradient() {
                 results.push(got);
             }
             for (i, (a, l)) in results[0].iter().zip(&results[1]).enumerate() {
-                assert!(rel(a, l) < tolerance(kind), "{cell} {kind:?}: item {i} differs by {:e}", rel(a, l));
+                assert!(
+                    rel(a, l) < tolerance(kind),
+                    "{cell} {kind:?} groups {groups}: item {i} differs by {:e}",
+                    rel(a, l)
+                );
             }
         }
     }
+    rows::set_groups(None);
 }
 
 #[test]
@@ -159,4 +185,33 @@ fn a_classifier_trains_the_same_with_either_implementation() {
             assert!(a.defined() && rel(a, b) < 1e-5, "{cell}: variable {i} gradient differs by {:e}", rel(a, b));
         }
     }
+}
+
+#[test]
+fn row_groups_give_the_same_bits_as_libtorchs_per_step_gemm() {
+    // Rows never interact, and MKL computes a row the same way whatever the group's size: splitting the batch
+    // over threads (or calling BLAS directly) must not change a single bit, so results do not depend on threads.
+    for cell in [CellKind::Gru, CellKind::Rnn] {
+        let _seeded = rnnlab::rng::torch_seed(5);
+        let vs = nn::VarStore::new(Device::Cpu);
+        let r = Recurrent::new(&vs.root(), 64, &ModelConfig { cell, hidden: 128, ..Default::default() });
+        let x = Tensor::randn([64, 30, 64], (Kind::Float, Device::Cpu)).set_requires_grad(true);
+        let probe = Tensor::randn([64, 30, 128], (Kind::Float, Device::Cpu));
+        let run = |groups: usize| -> Vec<Tensor> {
+            rows::set_groups(Some(groups));
+            zero(&vs, &[&x]);
+            let out = r.forward(&x, None, true, Impl::Fused);
+            r.backward(&(&out * &probe).sum(Kind::Double));
+            let mut v = vec![out.detach(), x.grad().copy()];
+            v.extend(r.weights.iter().flatten().map(|w| w.grad().copy()));
+            v
+        };
+        let reference = run(0);
+        for groups in [1, 2, 3] {
+            for (i, (a, b)) in reference.iter().zip(run(groups)).enumerate() {
+                assert!(a.equal(&b), "{cell}, {groups} group(s): item {i} differs from libtorch's per-step GEMM");
+            }
+        }
+    }
+    rows::set_groups(None);
 }

@@ -235,7 +235,9 @@ fn distance_sweep_a_gated_cell_carries_the_evidence_the_vanilla_rnn_loses() {
 fn the_story_figure_reads_sweep_csv() {
     let dir = tempfile::tempdir().unwrap();
     let csv = dir.path().join("sweep.csv");
-    let mut text = String::from("experiment,run,status,model,mode,seq_len,seed,test_acc,grad_evidence,wall_s\n");
+    let mut text = String::from(
+        "experiment,run,status,model,mode,seq_len,seed,test_acc,grad_evidence,grad_evidence_init,wall_s\n",
+    );
     for (model, seed, l, acc, g) in [
         ("rnn", 0, 50, 0.70, 1e-2),
         ("rnn", 1, 50, 0.68, 2e-2),
@@ -246,10 +248,11 @@ fn the_story_figure_reads_sweep_csv() {
         ("gru", 0, 500, 0.71, 1e-3),
         ("gru", 1, 500, 0.73, 3e-3),
     ] {
-        text += &format!("sweep_imdb,{model}-{l}-s{seed},finished,{model},distance,{l},{seed},{acc},{g},1.0\n");
+        let init = g * 1e-3;
+        text += &format!("sweep_imdb,{model}-{l}-s{seed},finished,{model},distance,{l},{seed},{acc},{g},{init},1.0\n");
     }
-    text += "sweep_imdb,bow-500,finished,bow,distance,500,0,0.74,,1.0\n";
-    text += "sweep_imdb,gru-t,finished,gru,truncate,500,0,0.99,1,1.0\n";
+    text += "sweep_imdb,bow-500,finished,bow,distance,500,0,0.74,,,1.0\n";
+    text += "sweep_imdb,gru-t,finished,gru,truncate,500,0,0.99,1,1,1.0\n";
     std::fs::write(&csv, text).unwrap();
     let fig = rnnlab::experiments::imdb_sweep::story(&csv, 50).unwrap();
     let [acc, grad] = &fig.panels[..] else { panic!("two panels") };
@@ -257,7 +260,7 @@ fn the_story_figure_reads_sweep_csv() {
         p.series.iter().find(|s| s.label.starts_with(label)).unwrap_or_else(|| panic!("no {label}")).clone()
     };
     // Means over the seeds; the truncate row is not part of the distance story.
-    let gru = series(acc, "GRU (2 seeds)");
+    let gru = series(acc, "GRU");
     assert_eq!(gru.points.len(), 2);
     assert!((gru.points[1].1 - 0.72).abs() < 1e-12 && gru.band.len() == 2, "{:?}", gru.points);
     assert!((series(acc, "RNN").points[1].1 - 0.51).abs() < 1e-12);
@@ -265,6 +268,11 @@ fn the_story_figure_reads_sweep_csv() {
     assert_eq!(series(acc, "chance").points, vec![(50.0, 0.5), (500.0, 0.5)]);
     let g = series(grad, "RNN");
     assert!((g.points[1].1 - 2e-30).abs() < 1e-42 && g.band[1].1 == 1e-30 && g.band[1].2 == 3e-30, "{:?}", g);
+    // The gradient at init beside it, dashed, in the cell's colour.
+    let init = series(grad, "GRU, at init");
+    assert!((init.points[1].1 - 2e-6).abs() < 1e-18 && init.dash != rnnlab::plot::Dash::Solid, "{:?}", init);
+    assert_eq!(init.color, series(grad, "GRU").color);
+    assert_eq!(acc.title, "test accuracy (mean ± std over 2 seeds)");
     assert!(grad.log_y && acc.log_x && grad.log_x);
     fig.save(&dir.path().join("story")).unwrap();
     assert!(dir.path().join("story.png").exists());

@@ -36,6 +36,26 @@ fn stratified_split_is_deterministic_disjoint_and_80_10_10_per_language() {
 }
 
 #[test]
+fn test_names_labelled_only_otherwise_in_training_are_marked() {
+    let cfg = NamesConfig { dir: common::test_data().join("names"), ..Default::default() };
+    let (ds, test) = cfg.dataset(1).unwrap();
+    let c = Corpus::load(&cfg.dir).unwrap();
+    let (tr, _, te) = c.split(SplitKind::Stratified, 1);
+    assert_eq!(test.names.len(), ds.test.unwrap().len());
+    // Recomputed here by brute force: in training, never with its own language, at least once with another.
+    for (j, &i) in te.iter().enumerate() {
+        let langs: Vec<i64> = tr.iter().filter(|&&t| c.names[t] == c.names[i]).map(|&t| c.labels[t]).collect();
+        let expected = !langs.is_empty() && !langs.contains(&c.labels[i]);
+        assert_eq!(test.only_elsewhere[j], expected, "{} ({})", c.names[i], c.classes[c.labels[i] as usize]);
+    }
+    // The data's known trait: most Scottish surnames are also English ones.
+    let scottish = c.classes.iter().position(|l| l == "Scottish").unwrap() as i64;
+    let of: Vec<usize> = (0..te.len()).filter(|&j| c.labels[te[j]] == scottish).collect();
+    let elsewhere = of.iter().filter(|&&j| test.only_elsewhere[j]).count();
+    assert!(elsewhere * 2 > of.len(), "{elsewhere} of {} Scottish test names", of.len());
+}
+
+#[test]
 fn tutorial_split_matches_pytorch_random_split_with_seed_2024() {
     let c = Corpus::load(&common::test_data().join("names")).unwrap();
     let (tr, va, te) = c.split(SplitKind::Tutorial, 0);
@@ -62,8 +82,8 @@ fn distance_mode_appends_filler_the_model_must_read() {
     let cfg = NamesConfig { dir: common::test_data().join("names"), distance: 5, ..Default::default() };
     let (ds, test_names) = cfg.dataset(0).unwrap();
     let test = ds.test.unwrap();
-    assert_eq!(test.len(), test_names.len());
-    for (len, name) in test.lengths.iter().zip(&test_names) {
+    assert_eq!(test.len(), test_names.names.len());
+    for (len, name) in test.lengths.iter().zip(&test_names.names) {
         assert_eq!(*len as usize, name.chars().count() + 5);
     }
 }

@@ -444,7 +444,7 @@ impl ImdbConfig {
         let cache = self.cache_dir.clone().unwrap_or_else(default_cache_dir);
         let (enc, hit) = load_encoded(&self.path, Some(&cache))?;
         let how = if hit { "from the cache" } else { "read and tokenised" };
-        eprintln!("IMDB: {} reviews {how} in {:.2} s", enc.docs.len(), t.elapsed().as_secs_f64());
+        crate::progress::say!("IMDB: {} reviews {how} in {:.2} s", enc.docs.len(), t.elapsed().as_secs_f64());
         let enc = Arc::new(enc);
         loaded.push((self.path.clone(), enc.clone()));
         Ok(enc)

@@ -228,9 +228,18 @@ impl Corpus {
     }
 }
 
+/// The test split's names, in row order, and what the training split says about each.
+#[derive(Clone, Debug, Default)]
+pub struct TestNames {
+    pub names: Vec<String>,
+    /// The name is in the training split, but only under other languages: a classifier that agrees with its
+    /// training data cannot get it right (the test label contradicts the training labels).
+    pub only_elsewhere: Vec<bool>,
+}
+
 impl NamesConfig {
-    /// Loads, (optionally) dedupes and splits the corpus; also returns the test split's names, in row order.
-    pub fn dataset(&self, seed: u64) -> Result<(Dataset, Vec<String>)> {
+    /// Loads, (optionally) dedupes and splits the corpus; also returns the test split's names.
+    pub fn dataset(&self, seed: u64) -> Result<(Dataset, TestNames)> {
         let corpus = Corpus::load(&self.dir)?;
         let corpus = if self.dedupe { corpus.deduped() } else { corpus };
         let (tr, va, te) = corpus.split(self.split, seed);
@@ -241,7 +250,17 @@ impl NamesConfig {
             test: Some(split("test", &te)),
             shape: Shape::classes(VOCAB, corpus.classes.clone()),
         };
-        Ok((ds, te.iter().map(|&i| corpus.names[i].clone()).collect()))
+        let mut seen: std::collections::HashMap<&str, Vec<i64>> = std::collections::HashMap::new();
+        for &i in &tr {
+            seen.entry(corpus.names[i].as_str()).or_default().push(corpus.labels[i]);
+        }
+        let only_elsewhere =
+            te.iter().map(|&i| seen.get(corpus.names[i].as_str()).is_some_and(|l| !l.contains(&corpus.labels[i])));
+        let test = TestNames {
+            names: te.iter().map(|&i| corpus.names[i].clone()).collect(),
+            only_elsewhere: only_elsewhere.collect(),
+        };
+        Ok((ds, test))
     }
 }
 

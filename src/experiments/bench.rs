@@ -107,7 +107,9 @@ pub fn run(cli: &BenchArgs) -> Result<()> {
     }
     let others = std::env::current_exe()?.parent().map(crate::cli::processes_in).unwrap_or_default();
     if !others.is_empty() {
-        eprintln!("warning: other rnnlab runs are live (pid {others:?}): these timings share the CPU with them");
+        crate::progress::say!(
+            "warning: other rnnlab runs are live (pid {others:?}): these timings share the CPU with them"
+        );
     }
     let dir = cli.out.join("bench");
     if let Some(files) = &cli.compare {
@@ -117,7 +119,7 @@ pub fn run(cli: &BenchArgs) -> Result<()> {
     let mut rows = Vec::new();
     let mut profiles = Vec::new();
     let ceiling = gemm_ceiling(if cli.quick { 256 } else { 1024 });
-    eprintln!("float32 GEMM ceiling: {ceiling:.1} GFLOP/s at {} threads", tch::get_num_threads());
+    crate::progress::say!("float32 GEMM ceiling: {ceiling:.1} GFLOP/s at {} threads", tch::get_num_threads());
     for protocol in &cli.protocols {
         let (data, input): (Dataset, InputKind) = match protocol.as_str() {
             "names" => (NamesConfig { dir: cli.names.clone(), ..Default::default() }.dataset(0)?.0, InputKind::Onehot),
@@ -147,7 +149,7 @@ pub fn run(cli: &BenchArgs) -> Result<()> {
                 let r =
                     measure(protocol, &cfg, &train_config(protocol), &data, &train_batches, &test, warmup, repeats)?;
                 for row in r {
-                    eprintln!(
+                    crate::progress::say!(
                         "{:<6} {:<5} {:<6} {:<9} {:>9.1} seq/s {:>10.0} tok/s {:>7.1} MB {:>6.1} GFLOP/s acc {:.3}",
                         row.protocol,
                         row.model,
@@ -416,7 +418,7 @@ fn profile(
     }
     let n = (batches.len().saturating_sub(warmup)).max(1) as f64;
     let total: f64 = t.iter().sum();
-    eprintln!("profile of one {protocol} {} training step (batch {BATCH}):", cfg.cell.label());
+    crate::progress::say!("profile of one {protocol} {} training step (batch {BATCH}):", cfg.cell.label());
     Ok(names
         .iter()
         .zip(t)
@@ -428,7 +430,7 @@ fn profile(
                 ms_per_step: 1e3 * s / n,
                 share: s / total,
             };
-            eprintln!("  {:<18} {:>8.2} ms  {:>5.1} %", r.phase, r.ms_per_step, 100.0 * r.share);
+            crate::progress::say!("  {:<18} {:>8.2} ms  {:>5.1} %", r.phase, r.ms_per_step, 100.0 * r.share);
             r
         })
         .collect())

@@ -253,7 +253,7 @@ fn names_samples(
     let classifier = match &s.classifier {
         Some(p) if p.join(checkpoint::WEIGHTS).exists() => Some(checkpoint::load(p, device)?),
         Some(p) => {
-            eprintln!(
+            crate::progress::say!(
                 "sampling.classifier {}: no trained classifier there (run `make names`); language match skipped",
                 p.display()
             );

@@ -4,13 +4,11 @@
 //! RNN, GRU and LSTM (and variants such as `2layer`, `bi`: a labelled `variant` axis in the sweep) on the official
 //! 25k/25k split, 10 % of the training reviews held out for validation. Outputs in results/imdb/: run folders,
 //! summary.csv, training_curves and test_accuracy charts.
-use crate::charts::training_curves;
-use crate::config::CellKind;
+use crate::charts::{bars_by_cell, training_curves};
 use crate::data::imdb::ImdbConfig;
-use crate::plot::{cell_color, Bars};
+use crate::plot::Bars;
 use crate::results::summary::{table, Column, CLASSIFIER_RESULTS};
 use crate::results::Meta;
-use crate::stats::mean_std;
 use crate::sweep::{Cfg, Experiment};
 use anyhow::Result;
 use std::path::Path;
@@ -48,26 +46,10 @@ impl Experiment for Imdb {
             }
         }
         let seeds = runs.iter().map(|m| m.seed).collect::<std::collections::BTreeSet<_>>().len();
-        let series = CellKind::ALL
-            .iter()
-            .filter(|&&c| runs.iter().any(|m| m.cell() == Some(c)))
-            .map(|&c| {
-                let (m, s): (Vec<f64>, Vec<f64>) = variants
-                    .iter()
-                    .map(|v| {
-                        let accs: Vec<f64> = runs
-                            .iter()
-                            .filter(|m| m.cell() == Some(c) && m.tag("variant") == *v)
-                            .filter_map(|m| m.result.get("test_acc").copied())
-                            .collect();
-                        mean_std(&accs)
-                    })
-                    .unzip();
-                (c.label().to_string(), cell_color(c), m, s)
-            })
-            .collect();
+        let runs_ref: Vec<&Meta> = runs.iter().collect();
+        let series = bars_by_cell(&runs_ref, "variant", &variants, "test_acc");
         Bars {
-            title: format!("IMDB test accuracy, first {} tokens ({seeds} seed(s))", cfg.data.length),
+            title: format!("IMDB test accuracy, first {} tokens ({})", cfg.data.length, crate::stats::seeds(seeds)),
             y_label: "test accuracy".into(),
             categories: variants.iter().map(|v| v.to_string()).collect(),
             series,

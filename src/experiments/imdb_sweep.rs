@@ -128,7 +128,8 @@ impl Experiment for ImdbSweep {
                 series,
                 ..Default::default()
             };
-            let title = format!("IMDB {name}: test accuracy vs L (mean ± std over {seeds} seed(s))");
+            let over = if seeds == 1 { "1 seed".to_string() } else { format!("mean ± std over {seeds} seeds") };
+            let title = format!("IMDB {name}: test accuracy vs L ({over})");
             Figure::new(title, vec![panel]).save(&dir.join(format!("accuracy_vs_length_{name}")))?;
             // Training-set size behind each point (min_len shrinks it).
             if mode == Mode::MinLen {
@@ -162,6 +163,9 @@ struct StoryRow {
     seq_len: f64,
     test_acc: Option<f64>,
     grad_evidence: Option<f64>,
+    /// Absent in sweeps without the probe at init.
+    #[serde(default)]
+    grad_evidence_init: Option<f64>,
 }
 
 /// The story of the distance mode in one figure, from sweep.csv alone: test accuracy against L (mean ± std over
@@ -187,28 +191,36 @@ pub fn story(sweep_csv: &Path, k: usize) -> Result<Figure> {
             continue;
         }
         let n = seeds(cell.name());
-        let label = if n > 1 { format!("{} ({n} seeds)", cell.label()) } else { cell.label().to_string() };
+        // One legend entry per cell for both panels (the seeds are in the left panel's title).
+        let label = cell.label().to_string();
         let pts: Vec<(f64, f64)> = a.iter().map(|(l, v)| (*l as f64, v.0)).collect();
         let band = if n > 1 { a.iter().map(|(l, v)| (*l as f64, v.0 - v.1, v.0 + v.1)).collect() } else { vec![] };
         let (color, width) = (cell_color(cell), cell_width(cell));
         acc.push(Series::new(label.clone(), color, pts).band(band).markers().width(width));
-        let g: Vec<(i64, f64, f64, f64)> = {
+        // Mean over seeds at each L, and the lowest and highest seed (a band on a log axis).
+        let over_seeds = |f: fn(&StoryRow) -> Option<f64>| -> Vec<(f64, f64, f64, f64)> {
             let mut by: BTreeMap<i64, Vec<f64>> = BTreeMap::new();
             for r in rows.iter().filter(|r| r.model == cell.name()) {
-                if let Some(v) = r.grad_evidence.filter(|v| *v > 0.0) {
+                if let Some(v) = f(r).filter(|v| *v > 0.0) {
                     by.entry(r.seq_len as i64).or_default().push(v);
                 }
             }
             by.into_iter()
                 .map(|(l, v)| {
                     let (lo, hi) = v.iter().fold((f64::INFINITY, 0f64), |(a, b), &x| (a.min(x), b.max(x)));
-                    (l, v.iter().sum::<f64>() / v.len() as f64, lo, hi)
+                    (l as f64, v.iter().sum::<f64>() / v.len() as f64, lo, hi)
                 })
                 .collect()
         };
-        let pts = g.iter().map(|p| (p.0 as f64, p.1)).collect();
-        let band = if n > 1 { g.iter().map(|p| (p.0 as f64, p.2, p.3)).collect() } else { vec![] };
+        let g = over_seeds(|r| r.grad_evidence);
+        let pts = g.iter().map(|p| (p.0, p.1)).collect();
+        let band = if n > 1 { g.iter().map(|p| (p.0, p.2, p.3)).collect() } else { vec![] };
         grad.push(Series::new(label, color, pts).band(band).markers().width(width));
+        // Before training every cell's gradient fades with distance: the contrast is what training does.
+        let init: Vec<(f64, f64)> = over_seeds(|r| r.grad_evidence_init).iter().map(|p| (p.0, p.1)).collect();
+        if !init.is_empty() {
+            grad.push(Series::new(format!("{}, at init (dashed)", cell.label()), color, init).dashed().width(1));
+        }
         // A gradient that underflows float32 to exactly 0 has no place on a log axis: say where it happened.
         let mut zero: Vec<i64> = rows
             .iter()
@@ -222,6 +234,7 @@ pub fn story(sweep_csv: &Path, k: usize) -> Result<Figure> {
             grad.push(Series::new(note, color, vec![]).dashed().width(2));
         }
     }
+    let seeds_all = CellKind::ALL.iter().map(|c| seeds(c.name())).max().unwrap_or(0);
     let lengths: Vec<f64> = rows.iter().map(|r| r.seq_len).collect();
     let (x0, x1) = lengths.iter().fold((f64::INFINITY, 0f64), |(a, b), &l| (a.min(l), b.max(l)));
     let bow = aggregate(rows.iter().filter(|r| r.model == "bow").filter_map(|r| Some((r.seq_len as i64, r.test_acc?))));
@@ -236,7 +249,10 @@ pub fn story(sweep_csv: &Path, k: usize) -> Result<Figure> {
     let x_label = format!("L = the review's first {k} tokens + L − {k} filler steps (log scale)");
     let panels = vec![
         Panel {
-            title: "test accuracy (mean ± std over seeds)".into(),
+            title: match seeds_all {
+                1 => "test accuracy (1 seed)".to_string(),
+                n => format!("test accuracy (mean ± std over {n} seeds)"),
+            },
             x_label: x_label.clone(),
             y_label: "test accuracy".into(),
             log_x: true,
@@ -245,7 +261,7 @@ pub fn story(sweep_csv: &Path, k: usize) -> Result<Figure> {
             ..Default::default()
         },
         Panel {
-            title: "gradient reaching the evidence, after training".into(),
+            title: "gradient reaching the evidence: trained (solid) and at init (dashed)".into(),
             x_label,
             y_label: format!("mean ‖∂L/∂x_t‖ over the first {k} tokens (log scale)"),
             log_x: true,

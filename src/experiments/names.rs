@@ -8,9 +8,9 @@
 //! [`predict`] prints the top languages of names typed on the command line.
 use crate::charts::{baseline, metric_vs, training_curves};
 use crate::config::CellKind;
-use crate::data::names::{self, NamesConfig};
+use crate::data::names::{self, NamesConfig, TestNames};
 use crate::data::{Dataset, Example, Pad, Split};
-use crate::plot::{cell_color, BarStack, Bars, Figure, Heatmap, Panel};
+use crate::plot::{cell_color, BarStack, Bars, Figure, Heatmap, Panel, BASELINE_GREY};
 use crate::results::checkpoint::learned_prior;
 use crate::results::summary::{mean_of, table, Column};
 use crate::results::{checkpoint, rows, Meta};
@@ -29,11 +29,12 @@ use tch::Device;
 const LENGTH_BUCKETS: [(usize, usize); 5] = [(1, 4), (5, 6), (7, 8), (9, 10), (11, 99)];
 const CONFUSION: &str = "confusion.csv";
 const BY_LENGTH: &str = "by_length.csv";
+const CEILING: &str = "recall_ceiling.csv";
 
 #[derive(Default)]
 pub struct Names {
-    /// The test names of the last dataset, in row order (for accuracy by name length).
-    test_names: Vec<String>,
+    /// The test names of the last dataset, in row order (for accuracy by name length and the recall ceiling).
+    test_names: TestNames,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -41,6 +42,16 @@ struct ConfusionRow {
     true_language: String,
     predicted_language: String,
     count: u64,
+}
+
+/// Per language: how many test names the training split labels only as other languages.
+#[derive(Serialize, Deserialize)]
+struct CeilingRow {
+    language: String,
+    n_test: usize,
+    only_elsewhere: usize,
+    /// 1 − only_elsewhere / n_test: the best recall of a classifier that agrees with its training data.
+    recall_ceiling: f64,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -65,6 +76,7 @@ impl Experiment for Names {
             "uniform_macro_f1",
             "uniform_balanced_acc",
             "majority_acc",
+            "ceiling_balanced_acc",
             "val_acc",
             "best_epoch",
             "n_params",
@@ -86,7 +98,7 @@ impl Experiment for Names {
         let dropped: Vec<String> = r.dropped.iter().map(|(c, n)| format!("{c:?}×{n}")).collect();
         let examples: Vec<String> =
             r.cross_language.iter().take(3).map(|(n, l)| format!("{n}: {}", l.join("/"))).collect();
-        eprintln!(
+        crate::progress::say!(
             "names: {} lines, {} languages; folding changed {} names and dropped {} ({}); {} names appear under 2+ \
              languages (e.g. {}); {} repeated (name, language) lines{}",
             r.lines,
@@ -107,7 +119,7 @@ impl Experiment for Names {
         let bs = cfg.train.batch_size;
         let pad =
             |bucket| ds.train.padding_fraction(&ds.train.batches(bs, Some(&mut Rng::derived(0, "batches")), bucket));
-        eprintln!(
+        crate::progress::say!(
             "names: padded steps per training epoch: {:.1} % with bucketing, {:.1} % without (train.bucket: {})",
             100.0 * pad(true),
             100.0 * pad(false),
@@ -145,12 +157,27 @@ impl Experiment for Names {
         let mut by_len = Vec::new();
         for (lo, hi) in LENGTH_BUCKETS {
             let idx: Vec<usize> =
-                (0..truth.len()).filter(|&i| (lo..=hi).contains(&self.test_names[i].chars().count())).collect();
+                (0..truth.len()).filter(|&i| (lo..=hi).contains(&self.test_names.names[i].chars().count())).collect();
             let correct = idx.iter().filter(|&&i| pred[i] == truth[i]).count();
             let label = if hi >= 99 { format!("{lo}+") } else { format!("{lo}-{hi}") };
             by_len.push(LengthRow { name_length: label, n: idx.len(), acc: correct as f64 / idx.len().max(1) as f64 });
         }
         t.run.write_csv(BY_LENGTH, &by_len)?;
+        let ceiling: Vec<CeilingRow> = (0..k)
+            .map(|c| {
+                let of: Vec<usize> = (0..truth.len()).filter(|&i| truth[i] == c as i64).collect();
+                let elsewhere = of.iter().filter(|&&i| self.test_names.only_elsewhere[i]).count();
+                CeilingRow {
+                    language: classes[c].clone(),
+                    n_test: of.len(),
+                    only_elsewhere: elsewhere,
+                    recall_ceiling: 1.0 - elsewhere as f64 / of.len().max(1) as f64,
+                }
+            })
+            .collect();
+        t.run.write_csv(CEILING, &ceiling)?;
+        let ceiling_balanced = ceiling.iter().map(|r| r.recall_ceiling).sum::<f64>() / k.max(1) as f64;
+        t.run.meta.result.insert("ceiling_balanced_acc".into(), ceiling_balanced);
         let train_labels = ds.train.label_vec();
         let majority = (0..k as i64).max_by_key(|c| train_labels.iter().filter(|l| *l == c).count()).unwrap_or(0);
         let majority_acc = truth.iter().filter(|&&t| t == majority).count() as f64 / truth.len() as f64;
@@ -194,6 +221,7 @@ impl Experiment for Names {
             Column::new("uniform prior: acc", "uniform_acc"),
             Column::new("macro-F1", "uniform_macro_f1"),
             Column::new("balanced acc", "uniform_balanced_acc"),
+            Column::new("ceiling", "ceiling_balanced_acc"),
         ];
         let rows: &[&str] = if first.is_empty() { &["model"] } else { &["balance", "model"] };
         let note = if first.is_empty() { String::new() } else { format!(" (of the balance = {first} runs)") };
@@ -259,9 +287,9 @@ fn plain_charts(root: &Path, dir: &Path, metas: &[Meta]) -> Result<()> {
         support = cm.iter().map(|row| row.iter().sum()).collect();
         Heatmap {
             title: format!(
-                "{}: test confusion (rows = true language, each row sums to 1; {} seed(s), accuracy {:.3})",
+                "{}: test confusion (rows = true language, each row sums to 1; {}, accuracy {:.3})",
                 cell.label(),
-                runs.len(),
+                crate::stats::seeds(runs.len()),
                 mean_of(&runs, "test_acc")
             ),
             x_label: "predicted language (first 3 letters)".into(),
@@ -278,10 +306,22 @@ fn plain_charts(root: &Path, dir: &Path, metas: &[Meta]) -> Result<()> {
         let per = |v: &[Vec<f64>]| -> (Vec<f64>, Vec<f64>) {
             (0..k).map(|c| mean_std(&v.iter().map(|r| r[c]).collect::<Vec<_>>())).unzip()
         };
-        let label = format!("{} (mean ± std over {} seed(s))", cell.label(), runs.len());
+        let label = format!("{} (mean ± std over {})", cell.label(), crate::stats::seeds(runs.len()));
         let ((rm, rs), (pm, ps)) = (per(&recalls), per(&precisions));
         recall_bars.push((label.clone(), cell_color(cell), rm, rs));
         precision_bars.push((label, cell_color(cell), pm, ps));
+    }
+    // The recall a classifier that agrees with its training data can reach (per seed's split, mean over seeds).
+    let mut by_seed: BTreeMap<u64, Vec<f64>> = BTreeMap::new();
+    for m in metas {
+        if let std::collections::btree_map::Entry::Vacant(e) = by_seed.entry(m.seed) {
+            let rows: Vec<CeilingRow> = rows::own(root, m, CEILING)?;
+            e.insert(rows.iter().map(|r| r.recall_ceiling).collect());
+        }
+    }
+    if !by_seed.is_empty() && by_seed.values().all(|v| v.len() == classes.len()) {
+        let (m, s) = (0..classes.len()).map(|c| mean_std(&by_seed.values().map(|v| v[c]).collect::<Vec<_>>())).unzip();
+        recall_bars.push(("ceiling: test names not labelled otherwise in training".into(), BASELINE_GREY, m, s));
     }
     // Each language's share of the test names (the split is stratified: the data's shares).
     let n: u64 = support.iter().sum();

@@ -6,6 +6,7 @@
 //! without attention everything the decoder knows of the source is one context vector, and long sources do not
 //! fit in it (Bahdanau et al. 2015, Fig. 2). Outputs: run folders (samples.txt, by_length.csv, attention.csv),
 //! summary.csv, charts exact_match, accuracy_vs_length, attention_<task>_<i>, training_curves.
+use crate::charts::bars_by_cell;
 use crate::config::{Attention, CellKind, Checker, Validate};
 use crate::data::seq::{DatesConfig, ReverseConfig};
 use crate::data::{Batch, Dataset, Source};
@@ -271,24 +272,7 @@ fn charts(root: &Path, dir: &Path, metas: &[Meta]) -> Result<()> {
         }
         let present: Vec<&str> =
             attentions.iter().copied().filter(|a| runs.iter().any(|m| m.tag("attention") == *a)).collect();
-        let series = CellKind::ALL
-            .iter()
-            .filter(|&&c| runs.iter().any(|m| m.cell() == Some(c)))
-            .map(|&c| {
-                let (m, s): (Vec<f64>, Vec<f64>) = present
-                    .iter()
-                    .map(|a| {
-                        let v: Vec<f64> = runs
-                            .iter()
-                            .filter(|m| m.cell() == Some(c) && m.tag("attention") == *a)
-                            .filter_map(|m| m.result.get(key).copied())
-                            .collect();
-                        mean_std(&v)
-                    })
-                    .unzip();
-                (c.label().to_string(), cell_color(c), m, s)
-            })
-            .collect();
+        let series = bars_by_cell(&runs, "attention", &present, key);
         Bars {
             title: format!("{title} (mean ± std over seeds)"),
             y_label: key.replace('_', " "),
@@ -322,18 +306,19 @@ fn charts(root: &Path, dir: &Path, metas: &[Meta]) -> Result<()> {
             }
             let cell = ms[0].cell().unwrap_or(CellKind::Lstm);
             let n = ms.len();
-            let pts = acc.iter().map(|(i, v)| (*i as f64, mean_std(v).0)).collect();
-            let s = Series::new(format!("{} ({n} seed(s))", label(ms[0])), cell_color(cell), pts).markers();
+            // Each bucket sits at its middle length (the last one ends at data.reverse.max_len).
+            let max_len = crate::results::read_config::<Cfg<Seq2seq>>(root, ms[0])?.data.reverse.max_len;
+            let mid = |i: usize| (BUCKETS[i].0 + BUCKETS[i].1.min(max_len.max(BUCKETS[i].0))) as f64 / 2.0;
+            let pts = acc.iter().map(|(i, v)| (mid(*i), mean_std(v).0)).collect();
+            let seeds = if n == 1 { "1 seed".to_string() } else { format!("{n} seeds, mean") };
+            let s = Series::new(format!("{} ({seeds})", label(ms[0])), cell_color(cell), pts).markers();
             series.push(match attention.as_str() {
                 "none" => s.dashed().width(2),
                 "dot" => s.width(2),
                 _ => s.width(4),
             });
         }
-        let x_label = format!(
-            "source length in words (bucket): {}",
-            names.iter().enumerate().map(|(i, n)| format!("{i} = {n}")).collect::<Vec<_>>().join(", ")
-        );
+        let x_label = format!("source length in words, bucket middles (test sentences: {})", names.join(", "));
         let panel = Panel {
             x_label,
             y_label: "token accuracy".into(),
@@ -369,12 +354,14 @@ fn charts(root: &Path, dir: &Path, metas: &[Meta]) -> Result<()> {
             let (mut xs, mut ys) = (vec![String::new(); ns], vec![String::new(); nt]);
             for a in &r {
                 values[a.t][a.s] = a.weight;
-                xs[a.s] = a.source.clone();
-                ys[a.t] = a.output.clone();
+                // A space is drawn as "␣" so that it shows as a tick label.
+                let visible = |t: &str| if t == " " { "␣".to_string() } else { t.to_string() };
+                xs[a.s] = visible(&a.source);
+                ys[a.t] = visible(&a.output);
             }
             Heatmap {
                 title: format!(
-                    "{}: attention of output step (row) on source step (column), test example {}",
+                    "{}: where each output step (row) looks in the source (column), test example {}",
                     label(m),
                     ex + 1
                 ),

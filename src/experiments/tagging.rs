@@ -131,7 +131,7 @@ impl Experiment for Tagging {
         let sentences: usize = docs.iter().map(|d| d.sentences.len()).sum();
         let tokens: u64 = report.iter().map(|r| r.tokens).sum();
         let raw: usize = report.iter().map(|r| r.raw_tags).sum();
-        eprintln!(
+        crate::progress::say!(
             "brown: {} documents, {sentences} sentences, {tokens} tokens; {raw} raw tags → {} base tags → {} universal \
              tags{}",
             docs.len(),
@@ -362,9 +362,9 @@ fn charts(root: &Path, dir: &Path, metas: &[Meta]) -> Result<()> {
             tags.iter().map(|a| tags.iter().map(|b| total[&(a.clone(), b.clone())]).collect()).collect();
         Heatmap {
             title: format!(
-                "{}: test confusion (rows = true tag, each row sums to 1; {} seed(s))",
+                "{}: test confusion (rows = true tag, each row sums to 1; {})",
                 label(ms[0]),
-                ms.len()
+                crate::stats::seeds(ms.len())
             ),
             x_label: "predicted tag".into(),
             y_label: "true tag".into(),
@@ -380,7 +380,7 @@ fn charts(root: &Path, dir: &Path, metas: &[Meta]) -> Result<()> {
         let f1 = per_class_f1(&cm);
         let support: Vec<u64> = cm.iter().map(|r| r.iter().sum()).collect();
         Bars {
-            title: format!("{}: F1 per tag on the test set ({} seed(s) pooled)", label(ms[0]), ms.len()),
+            title: format!("{}: F1 per tag on the test set ({} pooled)", label(ms[0]), crate::stats::seeds(ms.len())),
             y_label: "F1".into(),
             categories: tags.iter().zip(&support).map(|(t, s)| format!("{t} ({s})")).collect(),
             series: vec![(label(ms[0]), cell_color(ms[0].cell().unwrap_or(CellKind::Lstm)), f1, vec![])],

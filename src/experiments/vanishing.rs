@@ -21,7 +21,7 @@ use crate::stats::decay_fit;
 use crate::sweep::{Cfg, Experiment};
 use anyhow::Result;
 use serde::{Deserialize, Serialize};
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
 /// Which data section a run reads.
@@ -87,8 +87,20 @@ impl Experiment for Vanishing {
                 decay.extend(task_charts(root, &dir, task, &metas)?);
             }
         }
+        let mut text = String::new();
         if !decay.is_empty() {
             write_decay(&dir, &decay)?;
+            text += "‖∂L/∂x_t‖ shrinks by this factor per step of distance to the readout (R² of the fit)\n";
+            text += &format!("{:<10} {:<6} {:>15} {:>15}\n", "task", "model", "at init", "trained");
+            for r in decay.iter().filter(|r| r.quantity == "dl_dx" && r.when == "init") {
+                let trained = decay
+                    .iter()
+                    .find(|t| t.task == r.task && t.model == r.model && t.quantity == "dl_dx" && t.when == "trained");
+                let cell = |d: &DecayRow| format!("×{:.3} ({:.2})", d.factor_per_step, d.r2);
+                let label = r.model.parse::<CellKind>().map_or(r.model.clone(), |c| c.label().to_string());
+                text +=
+                    &format!("{:<10} {:<6} {:>15} {:>15}\n", r.task, label, cell(r), trained.map_or("-".into(), cell));
+            }
         }
         let exploding: Vec<&Meta> = runs.iter().filter(|m| m.tag("task") == "exploding").collect();
         if !exploding.is_empty() {
@@ -98,7 +110,8 @@ impl Experiment for Vanishing {
         if !init.is_empty() {
             forget_bias_chart(root, &dir, &init)?;
         }
-        Ok(format!("wrote {} (decay_rates.csv and charts)\n", dir.display()))
+        text += "charts: grad_vs_distance_<task>, hidden_grad_vs_distance_<task>, heatmap_<task>_<model>, decay_rates, exploding, forget_bias (.png, .svg)\n";
+        Ok(text)
     }
 }
 
@@ -230,48 +243,54 @@ fn write_decay(dir: &Path, rows: &[DecayRow]) -> Result<()> {
 
 /// The exploding pair: the loss and the gradient norm (before clipping) per step.
 fn exploding_chart(root: &Path, dir: &Path, runs: &[&Meta]) -> Result<()> {
-    let (mut series_norm, mut series_loss) = (Vec::new(), Vec::new());
+    // One row per clip setting (gradient norm | loss), one line per seed: all vanilla RNNs, so all red.
+    let mut rows: BTreeMap<String, (Vec<Series>, Vec<Series>, usize, usize)> = BTreeMap::new();
     let mut what = String::new();
     for m in runs {
         let steps = rows::steps(root, m)?;
         let cfg: Cfg<Vanishing> = read_config(root, m)?;
         what = format!(
-            "vanilla RNN, W_hh × {}, {:?} lr {}",
-            cfg.model.init.recurrent_gain, cfg.train.optimizer, cfg.train.lr
+            "vanilla RNN, W_hh × {}, {:?} lr {}, L = {}",
+            cfg.model.init.recurrent_gain, cfg.train.optimizer, cfg.train.lr, cfg.data.synthetic.length
         );
-        let first_bad = steps.iter().find(|s| !s.loss.is_finite()).map_or(steps.len(), |s| s.step);
-        let diverged = m.status == Status::Diverged;
-        let acc = m.result.get("val_acc").map_or(String::new(), |a| format!(", validation accuracy {a:.2}"));
-        let label = match (cfg.train.clip, diverged) {
-            (Some(c), false) => format!("clipped at {c}{acc}"),
-            (Some(c), true) => format!("clipped at {c} — diverged at step {first_bad}"),
-            (None, true) => format!("no clipping — diverged (loss NaN) at step {first_bad}"),
-            (None, false) => format!("no clipping{acc}"),
+        let setting = match cfg.train.clip {
+            Some(c) => format!("clipped at {c}"),
+            None => "no clipping".to_string(),
         };
-        let color = if cfg.train.clip.is_some() { cell_color(CellKind::Gru) } else { cell_color(CellKind::Rnn) };
+        let acc = m.result.get("val_acc").copied().unwrap_or(f64::NAN);
+        let label = "vanilla RNN, one line per seed".to_string();
         let norm = steps.iter().filter(|s| s.grad_norm.is_finite()).map(|s| (s.step as f64, s.grad_norm)).collect();
         let loss = steps.iter().filter(|s| s.loss.is_finite()).map(|s| (s.step as f64, s.loss)).collect();
-        series_norm.push(Series::new(label.clone(), color, norm).width(2));
-        series_loss.push(Series::new(label, color, loss).width(2));
+        let row = rows.entry(setting).or_default();
+        let color = cell_color(CellKind::Rnn);
+        row.0.push(Series::new(label.clone(), color, norm).width(1));
+        row.1.push(Series::new(label, color, loss).width(1));
+        row.2 += 1;
+        row.3 += (m.status != Status::Diverged && acc > 0.95) as usize;
     }
-    let panels = vec![
-        Panel {
-            title: "gradient norm before clipping".into(),
+    let mut panels = Vec::new();
+    // "no clipping" first.
+    for (setting, (norm, loss, n, learned)) in rows.into_iter().rev() {
+        panels.push(Panel {
+            title: format!("{setting}: gradient norm before clipping"),
             x_label: "training step".into(),
             y_label: "global ‖∂L/∂θ‖ (log scale)".into(),
             log_y: true,
-            series: series_norm,
+            series: norm,
             ..Default::default()
-        },
-        Panel {
-            title: "training loss".into(),
+        });
+        panels.push(Panel {
+            title: format!("{setting}: training loss ({learned} of {n} seeds reach validation accuracy > 0.95)"),
             x_label: "training step".into(),
             y_label: "cross-entropy".into(),
-            series: series_loss,
+            series: loss,
             ..Default::default()
-        },
-    ];
-    Figure::new(format!("Exploding gradients: {what}, with and without clipping"), panels).save(&dir.join("exploding"))
+        });
+    }
+    let mut fig = Figure::new(format!("Exploding gradients: {what}, with and without clipping"), panels);
+    fig.cols = 2;
+    fig.size = (1400, 1000);
+    fig.save(&dir.join("exploding"))
 }
 
 /// LSTM gradients at init (no training) with different forget-gate biases.

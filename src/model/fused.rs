@@ -117,6 +117,46 @@ impl Tape {
                 CellKind::Gru => self.buffer(&[t_len, b, 4 * h], x),
                 _ => Tensor::empty([0], (kind, x.device())),
             };
+            let split = if x.device() == tch::Device::Cpu {
+                super::rows::split(b as usize, tch::get_num_threads() as usize)
+            } else {
+                None
+            };
+            if let Some(n) = split {
+                let (w_hh, b_hh) = (w[1].detach().contiguous(), w[3].detach().contiguous());
+                let (tl, bu, hu) = (t_len as usize, b as usize, h as usize);
+                // SAFETY: contiguous CPU tensors of these shapes and of kind R, alive for the call.
+                unsafe {
+                    match kind {
+                        Kind::Double => super::rows::forward::<f64>(
+                            cell,
+                            n,
+                            slice(&gx),
+                            slice(&w_hh),
+                            slice(&b_hh),
+                            slice(&hs),
+                            slice(&saved),
+                            tl,
+                            bu,
+                            hu,
+                        ),
+                        _ => super::rows::forward::<f32>(
+                            cell,
+                            n,
+                            slice(&gx),
+                            slice(&w_hh),
+                            slice(&b_hh),
+                            slice(&hs),
+                            slice(&saved),
+                            tl,
+                            bu,
+                            hu,
+                        ),
+                    }
+                }
+                self.recycle([gx]);
+                return (xs, hs, saved);
+            }
             let gh = self.buffer(&[b, g], x);
             let (w_hh_t, b_hh) = (w[1].detach().tr(), w[3].detach());
             for t in 0..t_len {
@@ -194,8 +234,50 @@ impl Tape {
         let dgh = if c.cell == CellKind::Gru { self.buffer(&[t_len, b, g], &c.hs) } else { dgx.shallow_clone() };
         let dh_next = Tensor::zeros([b, h], (kind, device));
         let carry = Tensor::empty([b, h], (kind, device));
-        let w_hh = c.w[1].detach();
-        for t in (0..t_len).rev() {
+        let w_hh = c.w[1].detach().contiguous();
+        let split = if device == tch::Device::Cpu {
+            super::rows::split(b as usize, tch::get_num_threads() as usize)
+        } else {
+            None
+        };
+        if let Some(n) = split {
+            let (tl, bu, hu) = (t_len as usize, b as usize, h as usize);
+            // SAFETY: contiguous CPU tensors of these shapes and of kind R, alive for the call; dgh is dgx for the
+            // RNN, which then writes only through dgx.
+            unsafe {
+                match kind {
+                    Kind::Double => super::rows::backward::<f64>(
+                        c.cell,
+                        n,
+                        slice(&dout),
+                        slice(&c.hs),
+                        slice(&c.saved),
+                        slice(&w_hh),
+                        dgx.data_ptr() as *mut f64,
+                        dgh.data_ptr() as *mut f64,
+                        slice(&dh_next),
+                        tl,
+                        bu,
+                        hu,
+                    ),
+                    _ => super::rows::backward::<f32>(
+                        c.cell,
+                        n,
+                        slice(&dout),
+                        slice(&c.hs),
+                        slice(&c.saved),
+                        slice(&w_hh),
+                        dgx.data_ptr() as *mut f32,
+                        dgh.data_ptr() as *mut f32,
+                        slice(&dh_next),
+                        tl,
+                        bu,
+                        hu,
+                    ),
+                }
+            }
+        }
+        for t in (0..t_len).rev().filter(|_| split.is_none()) {
             match kind {
                 Kind::Double => step_backward::<f64>(c, &dout, &dh_next, &carry, &dgx, &dgh, t, b, h),
                 _ => step_backward::<f32>(c, &dout, &dh_next, &carry, &dgx, &dgh, t, b, h),
@@ -218,7 +300,7 @@ impl Tape {
 }
 
 /// A float the gate loops run on.
-trait Real:
+pub(super) trait Real:
     Copy
     + Default
     + tch::kind::Element
@@ -295,6 +377,10 @@ fn tanh(x: f32) -> f32 {
 #[allow(clippy::mut_from_ref)]
 unsafe fn slice<R: Real>(t: &Tensor) -> &mut [R] {
     debug_assert!(t.is_contiguous() && t.kind() == R::KIND);
+    if t.numel() == 0 {
+        // An empty tensor's data pointer may be null, which a slice must never be.
+        return &mut [];
+    }
     std::slice::from_raw_parts_mut(t.data_ptr() as *mut R, t.numel())
 }
 
@@ -319,17 +405,8 @@ fn step_forward<R: Real>(
     let next = &mut next[..b * h];
     let gx = &gx[t * b * g..(t + 1) * b * g];
     match cell {
-        CellKind::Gru => {
-            let saved = &mut saved[t * b * 4 * h..(t + 1) * b * 4 * h];
-            if wide() {
-                // SAFETY: AVX2 and FMA are present.
-                unsafe { gru_forward_wide(gx, gh, prev, next, saved, b, h) }
-            } else {
-                gru_forward(gx, gh, prev, next, saved, b, h)
-            }
-        }
-        _ if wide() => unsafe { rnn_forward_wide(gx, gh, next) },
-        _ => rnn_forward(gx, gh, next),
+        CellKind::Gru => gru_forward_rows(gx, gh, prev, next, &mut saved[t * b * 4 * h..(t + 1) * b * 4 * h], b, h),
+        _ => rnn_forward_rows(gx, gh, next),
     }
 }
 
@@ -362,20 +439,12 @@ fn step_backward<R: Real>(
                 let prev = &hs[t * n..(t + 1) * n];
                 let dgx = &mut slice::<R>(dgx)[t * b * g..(t + 1) * b * g];
                 let dgh = &mut slice::<R>(dgh)[t * b * g..(t + 1) * b * g];
-                if wide() {
-                    gru_backward_wide(dout, dh_next, saved, prev, dgx, dgh, carry, b, h)
-                } else {
-                    gru_backward(dout, dh_next, saved, prev, dgx, dgh, carry, b, h)
-                }
+                gru_backward_rows(dout, dh_next, saved, prev, dgx, dgh, carry, b, h)
             }
             _ => {
                 let out = &hs[(t + 1) * n..(t + 2) * n];
                 let dgx = &mut slice::<R>(dgx)[t * n..(t + 1) * n];
-                if wide() {
-                    rnn_backward_wide(dout, dh_next, out, dgx)
-                } else {
-                    rnn_backward(dout, dh_next, out, dgx)
-                }
+                rnn_backward_rows(dout, dh_next, out, dgx);
                 carry.iter_mut().for_each(|v| *v = R::default());
             }
         }
@@ -410,6 +479,62 @@ wide_copy!(gru_forward_wide = gru_forward(gx: &[R], gh: &[R], prev: &[R], next: 
 wide_copy!(rnn_forward_wide = rnn_forward(gx: &[R], gh: &[R], next: &mut [R]));
 wide_copy!(gru_backward_wide = gru_backward(dout: &[R], dh_next: &[R], saved: &[R], prev: &[R], dgx: &mut [R], dgh: &mut [R], carry: &mut [R], b: usize, h: usize));
 wide_copy!(rnn_backward_wide = rnn_backward(dout: &[R], dh_next: &[R], out: &[R], da: &mut [R]));
+
+/// The gate loops of one step over `b` rows, in their AVX2+FMA copy when the CPU has it (for [`super::rows`]).
+pub(super) fn gru_forward_rows<R: Real>(
+    gx: &[R],
+    gh: &[R],
+    prev: &[R],
+    next: &mut [R],
+    sv: &mut [R],
+    b: usize,
+    h: usize,
+) {
+    if wide() {
+        // SAFETY: AVX2 and FMA are present.
+        unsafe { gru_forward_wide(gx, gh, prev, next, sv, b, h) }
+    } else {
+        gru_forward(gx, gh, prev, next, sv, b, h)
+    }
+}
+
+pub(super) fn rnn_forward_rows<R: Real>(gx: &[R], gh: &[R], next: &mut [R]) {
+    if wide() {
+        // SAFETY: AVX2 and FMA are present.
+        unsafe { rnn_forward_wide(gx, gh, next) }
+    } else {
+        rnn_forward(gx, gh, next)
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+pub(super) fn gru_backward_rows<R: Real>(
+    dout: &[R],
+    dh_next: &[R],
+    saved: &[R],
+    prev: &[R],
+    dgx: &mut [R],
+    dgh: &mut [R],
+    carry: &mut [R],
+    b: usize,
+    h: usize,
+) {
+    if wide() {
+        // SAFETY: AVX2 and FMA are present.
+        unsafe { gru_backward_wide(dout, dh_next, saved, prev, dgx, dgh, carry, b, h) }
+    } else {
+        gru_backward(dout, dh_next, saved, prev, dgx, dgh, carry, b, h)
+    }
+}
+
+pub(super) fn rnn_backward_rows<R: Real>(dout: &[R], dh_next: &[R], out: &[R], da: &mut [R]) {
+    if wide() {
+        // SAFETY: AVX2 and FMA are present.
+        unsafe { rnn_backward_wide(dout, dh_next, out, da) }
+    } else {
+        rnn_backward(dout, dh_next, out, da)
+    }
+}
 
 /// GRU gates of one step (PyTorch's order r, z, n): h' = (1 − z) n + z h, n = tanh(x_n + r (W_hn h + b_hn)).
 #[inline(always)]

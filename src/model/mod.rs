@@ -5,6 +5,7 @@ pub mod classifier;
 pub mod fused;
 pub mod lm;
 pub mod recurrent;
+pub mod rows;
 pub mod seq2seq;
 pub mod tagger;
 
