@@ -103,6 +103,21 @@ fn predict_prints_the_top_3_languages_with_probabilities() {
         .unwrap();
     assert!(train.status.success(), "{}", String::from_utf8_lossy(&train.stderr));
     let run = out.path().join("names/gru-s0");
+    // The prior trade-off: τ = 0 is the model as trained (its test accuracy), τ = 1 the uniform prior, which
+    // raises the balanced accuracy.
+    let meta = std::fs::read_to_string(run.join("meta.yaml")).unwrap();
+    let result = |key: &str| -> f64 {
+        let line = meta.lines().find(|l| l.trim_start().starts_with(&format!("{key}:"))).unwrap();
+        line.split(':').nth(1).unwrap().trim().parse().unwrap()
+    };
+    let curve = std::fs::read_to_string(run.join("prior_tradeoff.csv")).unwrap();
+    let rows: Vec<Vec<f64>> =
+        curve.lines().skip(1).map(|l| l.split(',').map(|v| v.parse().unwrap()).collect()).collect();
+    assert_eq!(curve.lines().next().unwrap(), "tau,acc,macro_f1,balanced_acc");
+    let (first, last) = (&rows[0], rows.last().unwrap());
+    assert!(first[0] == 0.0 && (first[1] - result("test_acc")).abs() < 1e-12, "{curve}");
+    assert!(last[0] == 1.0 && last[1] == result("uniform_acc") && last[3] == result("uniform_balanced_acc"), "{curve}");
+    assert!(last[3] > first[3], "the uniform prior should raise the balanced accuracy:\n{curve}");
     let p = Command::new(bin)
         .args(["predict", "--run"])
         .arg(&run)

@@ -10,7 +10,7 @@ use crate::charts::{baseline, metric_vs, training_curves};
 use crate::config::CellKind;
 use crate::data::names::{self, NamesConfig, TestNames};
 use crate::data::{Dataset, Example, Pad, Split};
-use crate::plot::{cell_color, BarStack, Bars, Figure, Heatmap, Panel, BASELINE_GREY};
+use crate::plot::{cell_color, cell_width, BarStack, Bars, Figure, Heatmap, Panel, Series, BASELINE_GREY, OTHER};
 use crate::results::checkpoint::learned_prior;
 use crate::results::summary::{mean_of, table, Column};
 use crate::results::{checkpoint, rows, Meta};
@@ -30,6 +30,10 @@ const LENGTH_BUCKETS: [(usize, usize); 5] = [(1, 4), (5, 6), (7, 8), (9, 10), (1
 const CONFUSION: &str = "confusion.csv";
 const BY_LENGTH: &str = "by_length.csv";
 const CEILING: &str = "recall_ceiling.csv";
+const TRADEOFF: &str = "prior_tradeoff.csv";
+/// How far the prior correction goes: the prediction is argmax p(language | name) / prior^τ (0: as trained,
+/// 1: every language equally likely a priori).
+const TAUS: [f64; 6] = [0.0, 0.2, 0.4, 0.6, 0.8, 1.0];
 
 #[derive(Default)]
 pub struct Names {
@@ -52,6 +56,15 @@ struct CeilingRow {
     only_elsewhere: usize,
     /// 1 − only_elsewhere / n_test: the best recall of a classifier that agrees with its training data.
     recall_ceiling: f64,
+}
+
+/// Test metrics with the prior divided out to the power τ.
+#[derive(Serialize, Deserialize)]
+struct TradeoffRow {
+    tau: f64,
+    acc: f64,
+    macro_f1: f64,
+    balanced_acc: f64,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -183,22 +196,29 @@ impl Experiment for Names {
         let majority_acc = truth.iter().filter(|&&t| t == majority).count() as f64 / truth.len() as f64;
         t.run.meta.result.insert("macro_f1".into(), macro_f1(&cm));
         t.run.meta.result.insert("balanced_acc".into(), balanced_accuracy(&cm));
-        // The same predictions under a uniform class prior (what `names predict --prior uniform` prints).
+        // The same predictions with the learned prior divided out to the power τ; τ = 1 is the uniform prior
+        // (what `names predict --prior uniform` prints).
         let learned = learned_prior(&ds.shape.class_counts, &cfg.train);
-        let uniform = vec![1.0 / k as f64; k];
         let p: Vec<Vec<f64>> = Vec::try_from(probs.to_kind(tch::Kind::Double))?;
-        let shifted: Vec<i64> = p
-            .iter()
-            .map(|row| {
-                let q = shift_prior(row, &learned, &uniform);
-                (0..k).max_by(|&a, &b| q[a].total_cmp(&q[b])).unwrap_or(0) as i64
-            })
-            .collect();
-        let cu = confusion(&truth, &shifted, k);
-        let acc_u = (0..k).map(|c| cu[c][c]).sum::<u64>() as f64 / truth.len().max(1) as f64;
-        t.run.meta.result.insert("uniform_acc".into(), acc_u);
-        t.run.meta.result.insert("uniform_macro_f1".into(), macro_f1(&cu));
-        t.run.meta.result.insert("uniform_balanced_acc".into(), balanced_accuracy(&cu));
+        let mut tradeoff = Vec::new();
+        for tau in TAUS {
+            let target: Vec<f64> = learned.iter().map(|l| l.powf(1.0 - tau)).collect();
+            let shifted: Vec<i64> = p
+                .iter()
+                .map(|row| {
+                    let q = shift_prior(row, &learned, &target);
+                    (0..k).max_by(|&a, &b| q[a].total_cmp(&q[b])).unwrap_or(0) as i64
+                })
+                .collect();
+            let cm = confusion(&truth, &shifted, k);
+            let acc = (0..k).map(|c| cm[c][c]).sum::<u64>() as f64 / truth.len().max(1) as f64;
+            tradeoff.push(TradeoffRow { tau, acc, macro_f1: macro_f1(&cm), balanced_acc: balanced_accuracy(&cm) });
+        }
+        t.run.write_csv(TRADEOFF, &tradeoff)?;
+        let uniform = tradeoff.last().context("TAUS ends at 1")?;
+        t.run.meta.result.insert("uniform_acc".into(), uniform.acc);
+        t.run.meta.result.insert("uniform_macro_f1".into(), uniform.macro_f1);
+        t.run.meta.result.insert("uniform_balanced_acc".into(), uniform.balanced_acc);
         t.run.meta.result.insert("majority_acc".into(), majority_acc);
         Ok(())
     }
@@ -227,7 +247,8 @@ impl Experiment for Names {
         let note = if first.is_empty() { String::new() } else { format!(" (of the balance = {first} runs)") };
         Ok(table("names", runs, rows, &cols)
             + &format!(
-                "charts{note}: training_curves, confusion_<model>, per_class_recall_precision, accuracy_by_length\n"
+                "charts{note}: training_curves, confusion_<model>, per_class_recall_precision, accuracy_by_length, \
+                 prior_tradeoff\n"
             ))
     }
 }
@@ -379,7 +400,64 @@ fn plain_charts(root: &Path, dir: &Path, metas: &[Meta]) -> Result<()> {
         size: (1200, 750),
     }
     .save(&dir.join("accuracy_by_length"))?;
-    Ok(())
+    prior_tradeoff_chart(root, dir, metas)
+}
+
+/// Accuracy against balanced accuracy as the prior correction goes from none (τ = 0) to the uniform prior (τ = 1),
+/// one line per model (mean over seeds), with the targets of the class-balance issue and the recall ceiling.
+fn prior_tradeoff_chart(root: &Path, dir: &Path, metas: &[Meta]) -> Result<()> {
+    let mut series = Vec::new();
+    let mut ceiling = Vec::new();
+    for cell in CellKind::ALL {
+        let runs: Vec<&Meta> = metas.iter().filter(|m| m.cell() == Some(cell)).collect();
+        if runs.is_empty() {
+            continue;
+        }
+        let mut by_tau: BTreeMap<i64, (Vec<f64>, Vec<f64>)> = BTreeMap::new();
+        for m in &runs {
+            // Runs made before this file existed have none: they are left out of the chart.
+            if !m.dir(root).join(TRADEOFF).exists() {
+                continue;
+            }
+            for r in rows::own::<TradeoffRow>(root, m, TRADEOFF)? {
+                let e = by_tau.entry((r.tau * 100.0).round() as i64).or_default();
+                e.0.push(r.balanced_acc);
+                e.1.push(r.acc);
+            }
+            ceiling.extend(m.result.get("ceiling_balanced_acc").copied());
+        }
+        if by_tau.is_empty() {
+            continue;
+        }
+        let pts = by_tau.values().map(|(b, a)| (mean_std(b).0, mean_std(a).0)).collect();
+        let label = format!("{} ({}), τ = 0 left … 1 right", cell.label(), crate::stats::seeds(runs.len()));
+        series.push(Series::new(label, cell_color(cell), pts).markers().width(cell_width(cell)));
+    }
+    let (x0, x1, y0, y1) = (0.3, 0.9, 0.65, 0.9);
+    series.push(
+        Series::new(
+            "target: accuracy ≥ 0.82, balanced accuracy ≥ 0.70",
+            BASELINE_GREY,
+            vec![(0.70, 0.82), (0.70, y1), (x1, y1), (x1, 0.82), (0.70, 0.82)],
+        )
+        .dashed()
+        .width(2),
+    );
+    if !ceiling.is_empty() {
+        let c = mean_std(&ceiling).0;
+        let label = format!("ceiling {c:.3} (names the training split labels otherwise)");
+        series.push(Series::new(label, OTHER[0], vec![(c, y0), (c, y1)]).dashed().width(2));
+    }
+    let panel = Panel {
+        x_label: "balanced accuracy (mean recall over the 18 languages)".into(),
+        y_label: "accuracy".into(),
+        x_range: Some((x0, x1)),
+        y_range: Some((y0, y1)),
+        series,
+        ..Default::default()
+    };
+    Figure::new("Names: dividing out the training prior (p / prior^τ) trades accuracy for balance", vec![panel])
+        .save(&dir.join("prior_tradeoff"))
 }
 
 fn distance_charts(dir: &Path, metas: &[Meta]) -> Result<()> {
