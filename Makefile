@@ -74,7 +74,7 @@ build: $(TORCH_STAMP) ## build all binaries (release)
 	$(CARGO) build $(RELEASE) --bins
 
 # ---------------------------------------------------------------------------------------------------- run
-demo: build ## offline demo: RNN vs GRU vs LSTM on a synthetic long-range task (~1.5 min)
+demo: build ## offline demo: RNN vs GRU vs LSTM on a synthetic long-range task (~1 min)
 	$(BIN)/demo --config $(or $(CONFIG),configs/demo.yaml) $(ARGS)
 
 test: $(TORCH_STAMP) test-deps ## run the test suite (real data from TEST_DATA, default ../shared/data)
@@ -107,23 +107,23 @@ names: build ## names → language: RNN, GRU, LSTM × 3 seeds (~4 min); NAMES=di
 	@test -d $(NAMES) || { echo "error: no names data at $(NAMES); run 'make data' or pass NAMES=/path/to/names" >&2; exit 1; }
 	$(BIN)/names --config $(or $(CONFIG),configs/names.yaml) --set data.dir=$(NAMES) --jobs $(JOBS) $(ARGS)
 
-names-distance: build ## names with k filler steps before the readout, k = 0..200 (~26 min)
+names-distance: build ## names with k filler steps before the readout, k = 0..200 (~23 min)
 	@test -d $(NAMES) || { echo "error: no names data at $(NAMES); run 'make data' or pass NAMES=/path/to/names" >&2; exit 1; }
 	$(BIN)/names --config $(or $(CONFIG),configs/names_distance.yaml) --set data.dir=$(NAMES) --jobs $(JOBS) $(ARGS)
 
-imdb: build ## IMDB sentiment at L=400: RNN, GRU, LSTM (~8 min); IMDB=archive or aclImdb/ folder
+imdb: build ## IMDB sentiment at L=400: RNN, GRU, LSTM (~7.5 min); IMDB=archive or aclImdb/ folder
 	@test -e $(IMDB) || { echo "error: no IMDB data at $(IMDB); run 'make data' or pass IMDB=/path/to/aclImdb_v1.tar.gz" >&2; exit 1; }
 	$(BIN)/imdb --config $(or $(CONFIG),configs/imdb.yaml) --set data.path=$(IMDB) --jobs $(JOBS) $(ARGS)
 
-sweep-imdb: build ## IMDB length sweep: 3 modes x 7 lengths x 3 seeds x 4 models (see docs/imdb.md for the time; resumable)
+sweep-imdb: build ## IMDB length sweep: 3 modes x 7 lengths x 3 seeds x 4 models (~35 min; resumable)
 	@test -e $(IMDB) || { echo "error: no IMDB data at $(IMDB); run 'make data' or pass IMDB=/path/to/aclImdb_v1.tar.gz" >&2; exit 1; }
 	$(BIN)/imdb_sweep --config $(or $(CONFIG),configs/imdb_sweep.yaml) --set data.path=$(IMDB) --jobs $(JOBS) $(ARGS)
 
-sweep-imdb-quick: build ## the IMDB sweep's distance mode, 1 seed: the lesson in minutes
+sweep-imdb-quick: build ## the IMDB sweep's distance mode, 1 seed: the lesson in ~3.5 min
 	@test -e $(IMDB) || { echo "error: no IMDB data at $(IMDB); run 'make data' or pass IMDB=/path/to/aclImdb_v1.tar.gz" >&2; exit 1; }
 	$(BIN)/imdb_sweep --config $(or $(CONFIG),configs/imdb_sweep_quick.yaml) --set data.path=$(IMDB) --jobs $(JOBS) $(ARGS)
 
-vanishing: build ## gradient probe: norms vs distance, heatmaps, decay rates, exploding, forget bias (~2 min)
+vanishing: build ## gradient probe: norms vs distance, heatmaps, decay rates, exploding, forget bias (~1 min)
 	@test -e $(IMDB) || { echo "error: no IMDB data at $(IMDB); run 'make data', pass IMDB=..., or ARGS='--only synthetic --only exploding --only init'" >&2; exit 1; }
 	$(BIN)/vanishing --config $(or $(CONFIG),configs/vanishing.yaml) --set data.imdb.path=$(IMDB) $(ARGS)
 
@@ -135,7 +135,7 @@ seq2seq: build ## encoder-decoders with and without attention: dates -> ISO, rev
 	@test -e $(BROWN) || { echo "error: no Brown corpus at $(BROWN); run 'make data', pass BROWN=..., or ARGS='--only dates'" >&2; exit 1; }
 	$(BIN)/seq2seq --config $(or $(CONFIG),configs/seq2seq.yaml) --set data.reverse.path=$(BROWN) --jobs $(JOBS) $(ARGS)
 
-all: build ## every experiment, cheapest first, then the report (~2.5 h; QUICK=1: the quick configs, ~20 min); resumable
+all: build ## every experiment, cheapest first, then the report (~2 h; QUICK=1: the quick configs, ~10 min); resumable
 	@QUICK=$(QUICK) NAMES=$(NAMES) IMDB=$(IMDB) BROWN=$(BROWN) scripts/all.sh
 
 report: build ## results/index.html: every experiment's charts, tables, configs and metadata
@@ -145,7 +145,7 @@ figures: build ## copy the report's headline figures from results/ into docs/fig
 	$(BIN)/report --out $(RESULTS) --figures docs/figures
 
 THREADS ?= $(shell nproc)
-bench: build ## speed and memory of RNN/GRU/LSTM, fused vs unrolled, probe cost, GEMM ceiling (~10 min)
+bench: build ## speed and memory of RNN/GRU/LSTM, fused vs unrolled, probe cost, GEMM ceiling (~4 min on 2 cores)
 	$(BIN)/bench --names $(NAMES) --imdb $(IMDB) --threads $(THREADS) $(ARGS)
 
 bench-quick: build ## the benchmark in quick mode (checks that it works)
@@ -163,7 +163,7 @@ bench-compare: build torch-python ## rnnlab vs PyTorch eager on the same batches
 	@awk 'FNR==1 && NR!=1 {next} {print}' results/bench/pytorch-*-?.csv > results/bench/pytorch-all.csv
 	$(BIN)/bench --compare results/bench/rnnlab-all.csv results/bench/pytorch-all.csv
 
-generate: build ## character-level generation: names per language, IMDB review text, perplexity (~18 min)
+generate: build ## character-level generation: names per language, IMDB review text, perplexity (~11 min)
 	@test -d $(NAMES) || { echo "error: no names data at $(NAMES); run 'make data' or pass NAMES=/path/to/names" >&2; exit 1; }
 	@test -e $(IMDB) || { echo "error: no IMDB data at $(IMDB); run 'make data', pass IMDB=..., or ARGS='--only names-'" >&2; exit 1; }
 	$(BIN)/generate --config $(or $(CONFIG),configs/generate.yaml) --set data.names.dir=$(NAMES) --set data.reviews.path=$(IMDB) --jobs $(JOBS) $(ARGS)

@@ -61,8 +61,8 @@ pub const HEADLINES: [Headline; 6] = [
     Headline {
         dir: "names_distance",
         chart: "accuracy_vs_distance",
-        look: "Surnames followed by k filler steps: the vanilla RNN forgets the name within 20 steps; GRU and LSTM \
-               carry it 200.",
+        look: "Surnames followed by k filler steps: the vanilla RNN forgets the name within 20 to 50 steps; GRU and \
+               LSTM carry it 200.",
     },
 ];
 
@@ -145,15 +145,14 @@ const EXPECTED_SWEEP: &str = "Distance mode: GRU and LSTM keep their no-filler a
 const EXPECTED_VANISHING: &str =
     "After training the vanilla RNN's gradient shrinks ×0.83 per step of distance; GRU's ×0.99, LSTM's ×0.94–0.96.";
 const EXPECTED_NAMES: &str =
-    "LSTM 0.850 and GRU 0.845 test accuracy, the vanilla RNN 0.805; the majority class is 0.469.";
+    "LSTM 0.850 and GRU 0.848 test accuracy, the vanilla RNN 0.805 (majority class 0.469); the uniform prior trades accuracy for balanced accuracy.";
 const EXPECTED_NAMES_DISTANCE: &str =
-    "The vanilla RNN falls to the majority class by k = 20; GRU and LSTM (chrono init) hold ~0.8 up to k = 200.";
-const EXPECTED_IMDB: &str = "GRU 0.886 and LSTM 0.871 test accuracy from raw text; the vanilla RNN 0.640.";
-const EXPECTED_TAGGING: &str = "Two-directional LSTM and GRU tag best; all cells beat the most-frequent-tag baseline.";
-const EXPECTED_SEQ2SEQ: &str = "With attention GRU and LSTM convert dates almost perfectly and reverse long sentences; without, accuracy falls with length.";
-const EXPECTED_GENERATE: &str = "Names: validation perplexity ~6.3 per character for GRU/LSTM (7.5 RNN), most samples new; review samples go from noise to words.";
-const EXPECTED_BENCH: &str =
-    "Throughput per model and implementation, peak memory, and the ratio to PyTorch eager on the same batches.";
+    "The vanilla RNN falls to the majority class (0.469) by k = 50; GRU (0.798) and LSTM (0.770, chrono init) hold at k = 200.";
+const EXPECTED_IMDB: &str = "GRU 0.888 and LSTM 0.871 test accuracy from raw text (1 seed); the vanilla RNN 0.667.";
+const EXPECTED_TAGGING: &str = "Two-directional LSTM 0.975 and GRU 0.974 token accuracy (0.87 on unseen words); one-directional 0.954–0.957; most frequent tag 0.940.";
+const EXPECTED_SEQ2SEQ: &str = "Dates: 0.998–1.000 exact match with attention. Reversal: without attention token accuracy falls to 0.13–0.17 beyond 60 words; with it GRU 0.41, LSTM 0.47.";
+const EXPECTED_GENERATE: &str = "Names: validation perplexity 6.3 per character for GRU/LSTM (7.5 RNN), 85–89 % of samples new; review samples go from noise to words.";
+const EXPECTED_BENCH: &str = "The fused GRU and RNN train 1.40–1.59× as fast as PyTorch eager on the same batches; the LSTM 1.00–1.17× (the same oneDNN kernel).";
 
 /// Columns that identify a point (grouped on); everything numeric else is averaged.
 const KEYS: [&str; 17] = [
