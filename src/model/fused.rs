@@ -124,36 +124,7 @@ impl Tape {
             };
             if let Some(n) = split {
                 let (w_hh, b_hh) = (w[1].detach().contiguous(), w[3].detach().contiguous());
-                let (tl, bu, hu) = (t_len as usize, b as usize, h as usize);
-                // SAFETY: contiguous CPU tensors of these shapes and of kind R, alive for the call.
-                unsafe {
-                    match kind {
-                        Kind::Double => super::rows::forward::<f64>(
-                            cell,
-                            n,
-                            slice(&gx),
-                            slice(&w_hh),
-                            slice(&b_hh),
-                            slice(&hs),
-                            slice(&saved),
-                            tl,
-                            bu,
-                            hu,
-                        ),
-                        _ => super::rows::forward::<f32>(
-                            cell,
-                            n,
-                            slice(&gx),
-                            slice(&w_hh),
-                            slice(&b_hh),
-                            slice(&hs),
-                            slice(&saved),
-                            tl,
-                            bu,
-                            hu,
-                        ),
-                    }
-                }
+                rows_forward(cell, n, &gx, &w_hh, &b_hh, &hs, &saved);
                 self.recycle([gx]);
                 return (xs, hs, saved);
             }
@@ -241,41 +212,7 @@ impl Tape {
             None
         };
         if let Some(n) = split {
-            let (tl, bu, hu) = (t_len as usize, b as usize, h as usize);
-            // SAFETY: contiguous CPU tensors of these shapes and of kind R, alive for the call; dgh is dgx for the
-            // RNN, which then writes only through dgx.
-            unsafe {
-                match kind {
-                    Kind::Double => super::rows::backward::<f64>(
-                        c.cell,
-                        n,
-                        slice(&dout),
-                        slice(&c.hs),
-                        slice(&c.saved),
-                        slice(&w_hh),
-                        dgx.data_ptr() as *mut f64,
-                        dgh.data_ptr() as *mut f64,
-                        slice(&dh_next),
-                        tl,
-                        bu,
-                        hu,
-                    ),
-                    _ => super::rows::backward::<f32>(
-                        c.cell,
-                        n,
-                        slice(&dout),
-                        slice(&c.hs),
-                        slice(&c.saved),
-                        slice(&w_hh),
-                        dgx.data_ptr() as *mut f32,
-                        dgh.data_ptr() as *mut f32,
-                        slice(&dh_next),
-                        tl,
-                        bu,
-                        hu,
-                    ),
-                }
-            }
+            rows_backward(c, n, &dout, &w_hh, &dgx, &dgh, &dh_next);
         }
         for t in (0..t_len).rev().filter(|_| split.is_none()) {
             match kind {
@@ -370,6 +307,47 @@ fn tanh(x: f32) -> f32 {
         small
     } else {
         big.copysign(x)
+    }
+}
+
+/// [`super::rows::forward`] on tensors (`gx` `[T·B, G]`, `hs` `[T + 1, B, H]`, the rest as there), in their kind.
+fn rows_forward(cell: CellKind, n: usize, gx: &Tensor, w_hh: &Tensor, b_hh: &Tensor, hs: &Tensor, saved: &Tensor) {
+    /// # Safety
+    /// Contiguous CPU tensors of kind R and of the shapes above.
+    unsafe fn go<R: super::rows::Gemm>(cell: CellKind, n: usize, ts: [&Tensor; 5]) {
+        let [gx, w_hh, b_hh, hs, saved] = ts;
+        let [t1, b, h] = [0, 1, 2].map(|d| hs.size()[d] as usize);
+        super::rows::forward::<R>(cell, n, slice(gx), slice(w_hh), slice(b_hh), slice(hs), slice(saved), t1 - 1, b, h)
+    }
+    let ts = [gx, w_hh, b_hh, hs, saved];
+    // SAFETY: the caller's buffers are contiguous CPU tensors of one kind, alive for the call.
+    unsafe {
+        match gx.kind() {
+            Kind::Double => go::<f64>(cell, n, ts),
+            _ => go::<f32>(cell, n, ts),
+        }
+    }
+}
+
+/// [`super::rows::backward`] on tensors, for a recorded call `c`, in its kind; `dgh` is `dgx` for the RNN, which
+/// then writes only through `dgx`.
+fn rows_backward(c: &Call, n: usize, dout: &Tensor, w_hh: &Tensor, dgx: &Tensor, dgh: &Tensor, dh0: &Tensor) {
+    /// # Safety
+    /// Contiguous CPU tensors of kind R and of the call's shapes.
+    unsafe fn go<R: super::rows::Gemm>(c: &Call, n: usize, ts: [&Tensor; 5]) {
+        let [dout, w_hh, dgx, dgh, dh0] = ts;
+        let [t1, b, h] = [0, 1, 2].map(|d| c.hs.size()[d] as usize);
+        let (dgx, dgh) = (dgx.data_ptr() as *mut R, dgh.data_ptr() as *mut R);
+        let (hs, saved) = (slice(&c.hs), slice(&c.saved));
+        super::rows::backward::<R>(c.cell, n, slice(dout), hs, saved, slice(w_hh), dgx, dgh, slice(dh0), t1 - 1, b, h)
+    }
+    let ts = [dout, w_hh, dgx, dgh, dh0];
+    // SAFETY: the caller's buffers are contiguous CPU tensors of one kind, alive for the call.
+    unsafe {
+        match c.hs.kind() {
+            Kind::Double => go::<f64>(c, n, ts),
+            _ => go::<f32>(c, n, ts),
+        }
     }
 }
 
