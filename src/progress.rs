@@ -1,5 +1,6 @@
 //! Progress bars with ETA on a terminal; plain lines otherwise (logs, CI).
-use indicatif::{ProgressBar, ProgressStyle};
+pub use indicatif::ProgressBar;
+use indicatif::ProgressStyle;
 use std::io::{IsTerminal, Write};
 
 /// Set in the environment of the worker processes of a `--jobs` sweep.

@@ -1,158 +1,16 @@
-//! `results/index.html`: one static page with every experiment's charts, a table from its summary CSV
-//! (mean ± std over seeds per point), the config and run metadata, and the result it should reach.
+//! `results/index.html`: one static page with every experiment of the registry (`crate::experiments::REGISTRY`):
+//! its lead charts first, then the others, a table from its summary CSV (mean ± std over seeds per point), the
+//! config and run metadata, and the result it should reach; it opens on the lesson (`LESSON`).
 //!
 //! The page checks itself when opened: a small script counts images that failed to load and tables without
 //! rows and writes the counts into `#selfcheck` (the browser test reads them).
+use crate::experiments::{LESSON, REGISTRY};
 use crate::results::{list_runs, Meta};
+use crate::sweep::Descriptor;
 use anyhow::{Context, Result};
 use std::collections::BTreeMap;
 use std::fmt::Write;
 use std::path::Path;
-
-/// An experiment the report knows about.
-pub struct Section {
-    pub dir: &'static str,
-    pub title: &'static str,
-    pub make: &'static str,
-    pub expected: &'static str,
-    pub summary: &'static str,
-}
-
-/// A figure the page opens with, and what to look at in it.
-pub struct Headline {
-    pub dir: &'static str,
-    pub chart: &'static str,
-    pub look: &'static str,
-}
-
-/// The lesson, figure by figure (those not made yet are left out).
-pub const HEADLINES: [Headline; 6] = [
-    Headline {
-        dir: "sweep_imdb",
-        chart: "story",
-        look: "Left: as the filler between the review's first 50 words and the readout grows, GRU and LSTM keep \
-               their accuracy and the vanilla RNN drops to chance. Right, why: the gradient that reaches those \
-               words stays large for the gated cells and vanishes for the vanilla RNN.",
-    },
-    Headline {
-        dir: "demo",
-        chart: "accuracy_vs_length",
-        look: "The same on a task made for it: the class is the first token of L; the vanilla RNN falls to chance \
-               as L grows, GRU and LSTM do not.",
-    },
-    Headline {
-        dir: "vanishing",
-        chart: "grad_vs_distance_synthetic",
-        look: "The gradient reaching input x_t against its distance from the readout (log scale): a straight \
-               falling line is exponential decay. After training it stays flat for the gated cells only.",
-    },
-    Headline {
-        dir: "seq2seq",
-        chart: "accuracy_vs_length",
-        look: "An encoder squeezes a sentence into one vector: without attention (dashed) the decoder's accuracy \
-               falls as the source grows; with attention (solid) it holds.",
-    },
-    Headline {
-        dir: "tagging",
-        chart: "accuracy",
-        look: "A word's part of speech depends on the words after it too: two-directional cells beat one-directional \
-               ones, and all beat the most-frequent-tag baseline (dashed), most on unseen words.",
-    },
-    Headline {
-        dir: "names_distance",
-        chart: "accuracy_vs_distance",
-        look: "Surnames followed by k filler steps: the vanilla RNN forgets the name within 20 to 50 steps; GRU and \
-               LSTM carry it 200.",
-    },
-];
-
-pub const SECTIONS: [Section; 10] = [
-    Section {
-        dir: "demo",
-        title: "Offline demo: memory over distance (synthetic task)",
-        make: "make demo",
-        expected: EXPECTED_DEMO,
-        summary: "summary.csv",
-    },
-    Section {
-        dir: "sweep_imdb",
-        title: "IMDB: accuracy vs sequence length (three modes)",
-        make: "make sweep-imdb",
-        expected: EXPECTED_SWEEP,
-        summary: "sweep.csv",
-    },
-    Section {
-        dir: "vanishing",
-        title: "Vanishing and exploding gradients",
-        make: "make vanishing",
-        expected: EXPECTED_VANISHING,
-        summary: "decay_rates.csv",
-    },
-    Section {
-        dir: "names",
-        title: "Names → language (18 languages)",
-        make: "make names",
-        expected: EXPECTED_NAMES,
-        summary: "summary.csv",
-    },
-    Section {
-        dir: "names_distance",
-        title: "Names with k filler steps before the readout",
-        make: "make names-distance",
-        expected: EXPECTED_NAMES_DISTANCE,
-        summary: "summary.csv",
-    },
-    Section {
-        dir: "imdb",
-        title: "IMDB sentiment, first 400 tokens",
-        make: "make imdb",
-        expected: EXPECTED_IMDB,
-        summary: "summary.csv",
-    },
-    Section {
-        dir: "tagging",
-        title: "Part-of-speech tagging (Brown corpus)",
-        make: "make tagging",
-        expected: EXPECTED_TAGGING,
-        summary: "summary.csv",
-    },
-    Section {
-        dir: "seq2seq",
-        title: "Sequence to sequence, with and without attention",
-        make: "make seq2seq",
-        expected: EXPECTED_SEQ2SEQ,
-        summary: "summary.csv",
-    },
-    Section {
-        dir: "generate",
-        title: "Generation: names per language, IMDB review text",
-        make: "make generate",
-        expected: EXPECTED_GENERATE,
-        summary: "summary.csv",
-    },
-    Section {
-        dir: "bench",
-        title: "Benchmark: speed and memory",
-        make: "make bench",
-        expected: EXPECTED_BENCH,
-        summary: "bench.csv",
-    },
-];
-
-// What each experiment should show, with the numbers measured for it (docs/<experiment>.md has the commands).
-const EXPECTED_DEMO: &str = "The vanilla RNN falls to chance (25 %) at L = 200 while GRU and LSTM stay at 100 %.";
-const EXPECTED_SWEEP: &str = "Distance mode: GRU and LSTM keep their no-filler accuracy up to L = 1000; the vanilla RNN is at chance from L = 100.";
-const EXPECTED_VANISHING: &str =
-    "After training the vanilla RNN's gradient shrinks ×0.83 per step of distance; GRU's ×0.99, LSTM's ×0.94–0.96.";
-const EXPECTED_NAMES: &str =
-    "LSTM 0.850 and GRU 0.848 test accuracy, the vanilla RNN 0.805 (majority class 0.469); the uniform prior trades accuracy for balanced accuracy.";
-const EXPECTED_NAMES_DISTANCE: &str =
-    "The vanilla RNN falls to the majority class (0.469) by k = 50; GRU (0.798) and LSTM (0.770, chrono init) hold at k = 200.";
-const EXPECTED_IMDB: &str = "GRU 0.888 and LSTM 0.871 test accuracy from raw text (1 seed); the vanilla RNN 0.667.";
-const EXPECTED_TAGGING: &str = "Two-directional LSTM 0.975 and GRU 0.974 token accuracy (0.87 on unseen words); one-directional 0.954–0.957; most frequent tag 0.940.";
-const EXPECTED_SEQ2SEQ: &str = "Dates: 0.998–1.000 exact match with attention. Reversal: without attention token accuracy falls to 0.13–0.17 beyond 60 words; with it GRU 0.41, LSTM 0.47.";
-const EXPECTED_GENERATE: &str = "Names: validation perplexity 6.3 per character for GRU/LSTM (7.5 RNN), 85–89 % of samples new; review samples go from noise to words.";
-const EXPECTED_BENCH: &str = "The fused GRU and RNN train 1.40–1.59× as fast as PyTorch eager on the same batches; the LSTM 1.00–1.17× (the same oneDNN kernel).";
 
 /// Columns that identify a point (grouped on); everything numeric else is averaged.
 const KEYS: [&str; 17] = [
@@ -216,8 +74,12 @@ fn fmt_num(v: f64) -> String {
 fn table(path: &Path) -> Result<String> {
     let mut r = csv::Reader::from_path(path).with_context(|| format!("cannot read {}", path.display()))?;
     let headers: Vec<String> = r.headers()?.iter().map(String::from).collect();
-    let keys: Vec<usize> =
-        headers.iter().enumerate().filter(|(_, h)| KEYS.contains(&h.as_str())).map(|(i, _)| i).collect();
+    // A summary (`experiment, run, status, <keys>, seed, <results>`) says its keys; other tables use KEYS.
+    let (status_at, seed_at) = (headers.iter().position(|h| h == "status"), headers.iter().position(|h| h == "seed"));
+    let keys: Vec<usize> = match (status_at, seed_at) {
+        (Some(a), Some(b)) if a < b => (a + 1..b).collect(),
+        _ => headers.iter().enumerate().filter(|(_, h)| KEYS.contains(&h.as_str())).map(|(i, _)| i).collect(),
+    };
     let status = headers.iter().position(|h| h == "status");
     let mut groups: BTreeMap<Vec<String>, Vec<Vec<String>>> = BTreeMap::new();
     let mut order: Vec<Vec<String>> = Vec::new();
@@ -330,8 +192,8 @@ fn meta_block(metas: &[Meta]) -> String {
 }
 
 /// A chart's links: its SVG, the experiment's summary CSV (what it was drawn from) and the config of a run.
-fn links(root: &Path, dir: &str, stem: &str) -> Result<String> {
-    let summary = SECTIONS.iter().find(|s| s.dir == dir).map_or("summary.csv", |s| s.summary);
+fn links(root: &Path, d: &Descriptor, stem: &str) -> Result<String> {
+    let (dir, summary) = (d.name, d.summary);
     let run = list_runs(root, dir)?.into_iter().find(|m| m.status.is_complete());
     let cfg = run.map_or(String::new(), |m| format!(" · <a href=\"{dir}/{}/config.yaml\">config</a>", esc(&m.run)));
     Ok(format!("(<a href=\"{dir}/{stem}.svg\">SVG</a> · <a href=\"{dir}/{summary}\">data</a>{cfg})"))
@@ -342,18 +204,20 @@ pub fn write(root: &Path) -> Result<usize> {
     let mut body = String::new();
     let mut nav = String::new();
     let mut found = 0;
-    // The lesson first: the headline figures that exist.
+    // The lesson first: the first lead chart of each experiment of LESSON that has it.
     let mut lead = String::new();
-    for h in HEADLINES.iter().filter(|h| root.join(h.dir).join(format!("{}.png", h.chart)).exists()) {
-        let title = SECTIONS.iter().find(|s| s.dir == h.dir).map_or(h.dir, |s| s.title);
+    for d in LESSON.iter().filter_map(|n| REGISTRY.iter().find(|d| d.name == *n)) {
+        let Some(c) = d.lead.first().filter(|c| d.folder(root).join(format!("{}.png", c.stem)).exists()) else {
+            continue;
+        };
         write!(
             lead,
             "<figure class=lead><a href=\"#{0}\"><img src=\"{0}/{1}.png\" alt=\"{2}\"></a><figcaption><b>{2}.</b> {3} {4}</figcaption></figure>",
-            h.dir,
-            h.chart,
-            esc(title),
-            esc(h.look),
-            links(root, h.dir, h.chart)?
+            d.name,
+            c.stem,
+            esc(d.title),
+            esc(c.look),
+            links(root, d, c.stem)?
         )?;
     }
     if !lead.is_empty() {
@@ -361,44 +225,47 @@ pub fn write(root: &Path) -> Result<usize> {
         body += &lead;
         body += "</section>";
     }
-    for s in &SECTIONS {
-        let dir = root.join(s.dir);
-        write!(nav, "<a href=\"#{}\">{}</a>", s.dir, esc(s.title))?;
+    for d in REGISTRY {
+        let dir = d.folder(root);
+        write!(nav, "<a href=\"#{}\">{}</a>", d.name, esc(d.title))?;
         write!(
             body,
-            "<section id=\"{}\"><h2>{}</h2><p class=expected><b>Expected:</b> {}</p>",
-            s.dir,
-            esc(s.title),
-            esc(s.expected)
+            "<section id=\"{}\"><h2>{}</h2><p class=expected><b>Expected</b> (<code>{}</code>): {}</p>",
+            d.name,
+            esc(d.title),
+            esc(d.measured_by),
+            esc(d.expected)
         )?;
-        let summary = dir.join(s.summary);
+        let summary = dir.join(d.summary);
         if !summary.exists() {
-            write!(body, "<p class=missing>Not run yet: <code>{}</code></p></section>", esc(s.make))?;
+            write!(body, "<p class=missing>Not run yet: <code>make {}</code></p></section>", esc(d.name))?;
             continue;
         }
         found += 1;
-        let metas = list_runs(root, s.dir)?;
+        let metas = list_runs(root, d.name)?;
         if !metas.is_empty() {
             body += &meta_block(&metas);
         }
+        // The lead charts first (with what to look at), then the others by name.
         let mut charts: Vec<String> = std::fs::read_dir(&dir)?
             .filter_map(|e| e.ok()?.file_name().into_string().ok())
-            .filter(|n| n.ends_with(".png"))
+            .filter_map(|n| n.strip_suffix(".png").map(String::from))
             .collect();
-        charts.sort();
+        charts.sort_by_key(|c| (d.lead.iter().position(|l| l.stem == c).unwrap_or(usize::MAX), c.clone()));
         body += "<div class=charts>";
-        for c in &charts {
-            let stem = c.trim_end_matches(".png");
+        for stem in &charts {
+            let look = d.lead.iter().find(|l| l.stem == stem).map_or(String::new(), |l| format!(": {}", esc(l.look)));
             write!(
                 body,
-                "<figure><a href=\"{0}/{1}\"><img src=\"{0}/{1}\" alt=\"{1}\" loading=lazy></a><figcaption>{1} {2}</figcaption></figure>",
-                s.dir,
-                esc(c),
-                links(root, s.dir, stem)?
+                "<figure><a href=\"{0}/{1}.png\"><img src=\"{0}/{1}.png\" alt=\"{1}\" loading=lazy></a><figcaption><b>{1}</b>{2} {3}</figcaption></figure>",
+                d.name,
+                esc(stem),
+                look,
+                links(root, d, stem)?
             )?;
         }
         body += "</div>";
-        write!(body, "<h3>{} (mean ± std over seeds)</h3><div class=wide>", esc(s.summary))?;
+        write!(body, "<h3>{} (mean ± std over seeds)</h3><div class=wide>", esc(d.summary))?;
         body += &table(&summary)?;
         body += "</div>";
         if let Some(m) = metas.iter().find(|m| m.status.is_complete()) {
@@ -447,7 +314,7 @@ window.addEventListener('load', () => {{
     Ok(found)
 }
 
-/// Copies the headline figures that exist under `root` into `dest` as `<dir>-<chart>.png` (for the README;
+/// Copies the lesson's figures that exist under `root` into `dest` as `<name>-<chart>.png` (for the README;
 /// `make figures`) and writes `dest/README.md` saying which command made each. Returns the files copied.
 pub fn figures(root: &Path, dest: &Path) -> Result<Vec<String>> {
     std::fs::create_dir_all(dest).with_context(|| format!("cannot create {}", dest.display()))?;
@@ -456,16 +323,16 @@ pub fn figures(root: &Path, dest: &Path) -> Result<Vec<String>> {
         "# Figures\n\nCopied from real runs by `make figures` (`report --figures`); each was drawn by the command \
          beside it, on the machine that ran it.\n\n",
     );
-    for h in &HEADLINES {
-        let src = root.join(h.dir).join(format!("{}.png", h.chart));
+    for d in LESSON.iter().filter_map(|n| REGISTRY.iter().find(|d| d.name == *n)) {
+        let Some(c) = d.lead.first() else { continue };
+        let src = d.folder(root).join(format!("{}.png", c.stem));
         if !src.exists() {
             continue;
         }
-        let name = format!("{}-{}.png", h.dir, h.chart);
+        let name = format!("{}-{}.png", d.name, c.stem);
         let bytes = std::fs::read(&src).with_context(|| format!("cannot read {}", src.display()))?;
         crate::files::write_atomic(&dest.join(&name), &bytes)?;
-        let make = SECTIONS.iter().find(|s| s.dir == h.dir).map_or("?", |s| s.make);
-        writeln!(readme, "- `{name}`: `{make}` → `{}`", src.display())?;
+        writeln!(readme, "- `{name}`: `make {}` → `{}`", d.name, src.display())?;
         copied.push(name);
     }
     if copied.is_empty() {

@@ -2,15 +2,15 @@
 //!
 //! Per step: forward, backward, global gradient norm before and after clipping, optimiser step. Every
 //! `log_every` steps the step statistics are read back in one host sync, checked for NaN/Inf and handed to the
-//! run (`steps.csv`). Per epoch: train (running) and val/test loss and accuracy → the run (`metrics.csv`); best
-//! validation loss → kept weights (early stopping). With `train.average`, val/test are evaluated (and kept) with
+//! run (`steps.csv`). Per epoch: train (running) and val/test loss and accuracy → the run (`metrics.csv`); the
+//! best epoch (`train.best_by`: validation loss or accuracy) → kept weights (early stopping with `patience`). With `train.average`, val/test are evaluated (and kept) with
 //! a moving average of the weights, while training continues from the live ones. A non-finite loss ends the run
 //! as `diverged`, keeping everything written so far.
 use crate::config::{BestBy, OptimizerKind, Sampling, TrainConfig};
 use crate::data::{Balanced, Batch, Dataset, Split};
 use crate::model::Objective;
 use crate::progress;
-use crate::results::rows::StepRow;
+use crate::results::rows::{RowStatus, SplitName, StepRow};
 use crate::results::{RunDir, Status};
 use crate::rng::Rng;
 use anyhow::Result;
@@ -44,7 +44,36 @@ pub fn fit(
     run: &mut RunDir,
     mut hook: Option<StepHook>,
 ) -> Result<Outcome> {
-    let device = vs.device();
+    check_batching(data, cfg)?;
+    let mut l = Loop::new(model, vs, data, cfg, lr, run)?;
+    if let Some(h) = hook.as_mut() {
+        (h.call)(0, true, run)?;
+    }
+    for epoch in 1..=cfg.epochs {
+        let t0 = Instant::now();
+        let diverged = l.train_epoch(epoch, run, &mut hook)?;
+        l.train_s += t0.elapsed().as_secs_f64();
+        if let Some(message) = diverged {
+            (l.status, l.message) = (Status::Diverged, Some(message));
+            break;
+        }
+        if !l.end_epoch(epoch, run)? {
+            break;
+        }
+    }
+    l.pb.finish_and_clear();
+    if let Some(h) = hook.as_mut() {
+        (h.call)(l.step, true, run)?;
+    }
+    run.flush()?;
+    let result = l.results(run, vs);
+    run.meta.result.extend(result.clone());
+    run.finish(l.status, l.message.take())?;
+    Ok(Outcome { status: l.status, steps: l.step, result })
+}
+
+/// A language model that carries its state from batch to batch needs its windows in order, one per stream.
+fn check_batching(data: &Dataset, cfg: &TrainConfig) -> Result<()> {
     let streams = data.shape.streams;
     if streams > 0 && (cfg.shuffle || cfg.bucket || cfg.batch_size != streams) {
         anyhow::bail!(
@@ -55,184 +84,246 @@ pub fn fit(
             cfg.bucket
         );
     }
-    let mut stepper = Stepper::new(vs, cfg, lr)?;
-    let vars = vs.trainable_variables();
-    let mut rng = Rng::derived(run.meta.seed, "batches");
-    let mut balanced = match cfg.sampling {
-        Sampling::Balanced if data.train.labels.dim() != 1 => {
-            anyhow::bail!("train.sampling: balanced needs one class per sequence (a classifier's data)")
-        }
-        Sampling::Balanced => Some(Balanced::new(&data.train.label_vec(), data.shape.classes.len())),
-        Sampling::Natural => None,
-    };
-    let per_epoch = data.train.len().div_ceil(cfg.batch_size);
-    let pb = progress::bar((per_epoch * cfg.epochs) as u64, &run.meta.run);
-    let (mut step, mut train_s, mut seqs) = (0usize, 0f64, 0usize);
-    let mut best: Option<(f64, usize, Vec<Tensor>)> = None;
-    let mut since_best = 0;
-    let mut average = (cfg.average > 0.0).then(|| tch::no_grad(|| copies(&vars)));
-    if let Some(h) = hook.as_mut() {
-        (h.call)(0, true, run)?;
-    }
-    let mut status = Status::Finished;
-    let mut message = None;
-    'epochs: for epoch in 1..=cfg.epochs {
-        let t0 = Instant::now();
-        stepper.set_lr(lr * cfg.lr_decay.powi(epoch as i32 - 1));
-        let batches = if let Some(b) = balanced.as_mut() {
-            let rows = b.epoch(data.train.len(), &mut rng);
-            data.train.batches_of(rows, cfg.batch_size, Some(&mut rng), cfg.bucket)
-        } else if cfg.shuffle {
-            data.train.batches(cfg.batch_size, Some(&mut rng), cfg.bucket)
-        } else {
-            data.train.batches(cfg.batch_size, None, false)
+    Ok(())
+}
+
+/// The state of one [`fit`].
+struct Loop<'a> {
+    model: &'a dyn Objective,
+    data: &'a Dataset,
+    cfg: &'a TrainConfig,
+    lr: f64,
+    device: Device,
+    stepper: Stepper,
+    vars: Vec<Tensor>,
+    rng: Rng,
+    balanced: Option<Balanced>,
+    /// The moving average of the weights (`train.average`).
+    average: Option<Vec<Tensor>>,
+    pb: progress::ProgressBar,
+    step: usize,
+    train_s: f64,
+    seqs: usize,
+    /// (key, epoch, weights) of the best epoch so far: the lowest key (validation loss, or −accuracy).
+    best: Option<(f64, usize, Vec<Tensor>)>,
+    since_best: usize,
+    status: Status,
+    message: Option<String>,
+}
+
+/// The running sums of an epoch's training steps.
+#[derive(Default)]
+struct Sums {
+    loss: f64,
+    correct: f64,
+    count: f64,
+}
+
+impl<'a> Loop<'a> {
+    fn new(
+        model: &'a dyn Objective,
+        vs: &nn::VarStore,
+        data: &'a Dataset,
+        cfg: &'a TrainConfig,
+        lr: f64,
+        run: &RunDir,
+    ) -> Result<Self> {
+        let balanced = match cfg.sampling {
+            Sampling::Balanced if data.train.labels.dim() != 1 => {
+                anyhow::bail!("train.sampling: balanced needs one class per sequence (a classifier's data)")
+            }
+            Sampling::Balanced => Some(Balanced::new(&data.train.label_vec(), data.shape.classes.len())),
+            Sampling::Natural => None,
         };
-        model.reset();
-        let mut pending: Vec<[Tensor; 4]> = Vec::new();
-        let mut counts: Vec<f64> = Vec::new();
-        let (mut loss_sum, mut correct, mut count) = (0f64, 0f64, 0f64);
+        let vars = vs.trainable_variables();
+        let per_epoch = data.train.len().div_ceil(cfg.batch_size);
+        Ok(Loop {
+            model,
+            data,
+            cfg,
+            lr,
+            device: vs.device(),
+            stepper: Stepper::new(vs, cfg, lr)?,
+            rng: Rng::derived(run.meta.seed, "batches"),
+            balanced,
+            average: (cfg.average > 0.0).then(|| tch::no_grad(|| copies(&vars))),
+            vars,
+            pb: progress::bar((per_epoch * cfg.epochs) as u64, &run.meta.run),
+            step: 0,
+            train_s: 0.0,
+            seqs: 0,
+            best: None,
+            since_best: 0,
+            status: Status::Finished,
+            message: None,
+        })
+    }
+
+    /// This epoch's batches of training rows.
+    fn batches(&mut self) -> Vec<Vec<i64>> {
+        let (train, bs) = (&self.data.train, self.cfg.batch_size);
+        if let Some(b) = self.balanced.as_mut() {
+            let rows = b.epoch(train.len(), &mut self.rng);
+            train.batches_of(rows, bs, Some(&mut self.rng), self.cfg.bucket)
+        } else if self.cfg.shuffle {
+            train.batches(bs, Some(&mut self.rng), self.cfg.bucket)
+        } else {
+            train.batches(bs, None, false)
+        }
+    }
+
+    /// Trains one epoch; records its steps and its training row. Returns the message when the loss became
+    /// NaN/Inf (the epoch stops there).
+    fn train_epoch(&mut self, epoch: usize, run: &mut RunDir, hook: &mut Option<StepHook>) -> Result<Option<String>> {
+        self.stepper.set_lr(self.lr * self.cfg.lr_decay.powi(epoch as i32 - 1));
+        let batches = self.batches();
+        self.model.reset();
+        let mut pending: Vec<([Tensor; 4], f64)> = Vec::new();
+        let mut sums = Sums::default();
         for (i, idx) in batches.iter().enumerate() {
-            let (stats, n) = stepper.step(model, &data.train.batch(idx, device));
-            step += 1;
-            if let Some(avg) = average.as_mut() {
+            pending.push(self.stepper.step(self.model, &self.data.train.batch(idx, self.device)));
+            self.step += 1;
+            self.seqs += idx.len();
+            if let Some(avg) = self.average.as_mut() {
                 // Warm-up: early steps weigh more, so the average does not remember the initial weights.
-                let decay = cfg.average.min((1 + step) as f64 / (10 + step) as f64);
-                tch::no_grad(|| avg.iter_mut().zip(&vars).for_each(|(a, v)| drop(a.lerp_(v, 1.0 - decay))));
+                let decay = self.cfg.average.min((1 + self.step) as f64 / (10 + self.step) as f64);
+                tch::no_grad(|| avg.iter_mut().zip(&self.vars).for_each(|(a, v)| drop(a.lerp_(v, 1.0 - decay))));
             }
-            seqs += idx.len();
-            pending.push(stats);
-            counts.push(n);
-            let last = i + 1 == batches.len();
-            if step % cfg.log_every == 0 || last {
-                // One host sync for the steps since the last flush.
-                let rows_k: Vec<Tensor> = pending.iter().map(|p| Tensor::stack(p, 0).to_kind(Kind::Double)).collect();
-                let host = Vec::<f64>::try_from(Tensor::stack(&rows_k, 0).flatten(0, -1).to_device(Device::Cpu))?;
-                let first = step + 1 - pending.len();
-                let mut bad = None;
-                for (k, (v, n)) in host.chunks(4).zip(&counts).enumerate() {
-                    let loss = v[0] / n;
-                    run.step(StepRow { step: first + k, epoch, loss, grad_norm: v[2], grad_norm_clipped: v[3] });
-                    loss_sum += v[0];
-                    correct += v[1];
-                    count += n;
-                    if !loss.is_finite() && bad.is_none() {
-                        bad = Some((first + k, loss));
-                    }
-                }
-                counts.clear();
-                pending.clear();
-                pb.set_position(step as u64);
-                pb.set_message(format!("epoch {epoch} loss {:.4}", loss_sum / count.max(1.0)));
-                if let Some((at, loss)) = bad {
-                    run.metric(epoch, at, "train", loss, correct / count, "diverged");
-                    status = Status::Diverged;
-                    message = Some(format!("loss became {loss} at step {at} (epoch {epoch}); run stopped"));
-                    train_s += t0.elapsed().as_secs_f64();
-                    break 'epochs;
+            if self.step.is_multiple_of(self.cfg.log_every) || i + 1 == batches.len() {
+                if let Some((at, loss)) = self.flush_steps(&mut pending, &mut sums, epoch, run)? {
+                    let acc = sums.correct / sums.count;
+                    run.metric(epoch, at, SplitName::Train, loss, acc, RowStatus::Diverged);
+                    return Ok(Some(format!("loss became {loss} at step {at} (epoch {epoch}); run stopped")));
                 }
             }
-            if let Some(h) = hook.as_mut().filter(|h| h.every > 0 && step % h.every == 0) {
-                (h.call)(step, false, run)?;
+            if let Some(h) = hook.as_mut().filter(|h| h.every > 0 && self.step.is_multiple_of(h.every)) {
+                (h.call)(self.step, false, run)?;
             }
         }
-        train_s += t0.elapsed().as_secs_f64();
-        run.metric(epoch, step, "train", loss_sum / count, correct / count, "ok");
-        let mut line =
-            format!("{} epoch {epoch:>3}: train loss {:.4} acc {:.4}", run.meta.run, loss_sum / count, correct / count);
+        run.metric(
+            epoch,
+            self.step,
+            SplitName::Train,
+            sums.loss / sums.count,
+            sums.correct / sums.count,
+            RowStatus::Ok,
+        );
+        Ok(None)
+    }
+
+    /// The steps since the last flush, read back in one host sync: into the run's `steps.csv` rows and the
+    /// epoch's sums. Returns the first non-finite loss (step, loss), if any.
+    fn flush_steps(
+        &self,
+        pending: &mut Vec<([Tensor; 4], f64)>,
+        sums: &mut Sums,
+        epoch: usize,
+        run: &mut RunDir,
+    ) -> Result<Option<(usize, f64)>> {
+        let rows: Vec<Tensor> = pending.iter().map(|p| Tensor::stack(&p.0, 0).to_kind(Kind::Double)).collect();
+        let host = Vec::<f64>::try_from(Tensor::stack(&rows, 0).flatten(0, -1).to_device(Device::Cpu))?;
+        let first = self.step + 1 - pending.len();
+        let mut bad = None;
+        for (k, (v, (_, n))) in host.chunks(4).zip(pending.iter()).enumerate() {
+            let loss = v[0] / n;
+            run.step(StepRow { step: first + k, epoch, loss, grad_norm: v[2], grad_norm_clipped: v[3] });
+            sums.loss += v[0];
+            sums.correct += v[1];
+            sums.count += n;
+            if !loss.is_finite() && bad.is_none() {
+                bad = Some((first + k, loss));
+            }
+        }
+        pending.clear();
+        self.pb.set_position(self.step as u64);
+        self.pb.set_message(format!("epoch {epoch} loss {:.4}", sums.loss / sums.count.max(1.0)));
+        Ok(bad)
+    }
+
+    /// After an epoch: val (and test) rows, with the averaged weights when averaging; the best epoch so far and
+    /// early stopping. Returns whether to go on.
+    fn end_epoch(&mut self, epoch: usize, run: &mut RunDir) -> Result<bool> {
+        let (model, bs, device) = (self.model, self.cfg.batch_size, self.device);
+        let train = run.metrics().last().map(|r| (r.loss, r.acc)).unwrap_or_default();
+        let mut line = format!("{} epoch {epoch:>3}: train loss {:.4} acc {:.4}", run.meta.run, train.0, train.1);
         // Evaluated (and kept, if best) with the averaged weights; training goes on from the live ones.
-        let live = average.as_ref().map(|avg| {
+        let live = self.average.as_ref().map(|avg| {
             tch::no_grad(|| {
-                let live = copies(&vars);
-                load(&vars, avg);
+                let live = copies(&self.vars);
+                load(&self.vars, avg);
                 live
             })
         });
-        let val = data.val.as_ref().map(|v| evaluate(model, v, cfg.batch_size, device));
+        let val = self.data.val.as_ref().map(|v| evaluate(model, v, bs, device));
         if let Some((l, a)) = val {
-            run.metric(epoch, step, "val", l, a, "ok");
+            run.metric(epoch, self.step, SplitName::Val, l, a, RowStatus::Ok);
             line += &format!(" | val loss {l:.4} acc {a:.4}");
         }
-        if cfg.test_each_epoch {
-            if let Some(t) = &data.test {
-                let (l, a) = evaluate(model, t, cfg.batch_size, device);
-                run.metric(epoch, step, "test", l, a, "ok");
-                line += &format!(" | test acc {a:.4}");
-            }
+        if let (true, Some(t)) = (self.cfg.test_each_epoch, &self.data.test) {
+            let (l, a) = evaluate(model, t, bs, device);
+            run.metric(epoch, self.step, SplitName::Test, l, a, RowStatus::Ok);
+            line += &format!(" | test acc {a:.4}");
         }
-        progress::line(&pb, &line);
+        progress::line(&self.pb, &line);
         run.flush()?;
         // Best epoch by validation loss or accuracy (training split when there is no validation split).
-        let (loss, acc) = val.unwrap_or((loss_sum / count, correct / count));
+        let (loss, acc) = val.unwrap_or(train);
         if !loss.is_finite() {
-            status = Status::Diverged;
-            message = Some(format!("evaluation loss became {loss} after epoch {epoch}; run stopped"));
-            break;
+            self.status = Status::Diverged;
+            self.message = Some(format!("evaluation loss became {loss} after epoch {epoch}; run stopped"));
+            return Ok(false);
         }
-        let key = match cfg.best_by {
+        let key = match self.cfg.best_by {
             BestBy::ValLoss => loss,
             BestBy::ValAcc => -acc,
         };
-        let better = best.as_ref().is_none_or(|b| key < b.0);
+        let better = self.best.as_ref().is_none_or(|b| key < b.0);
         if better {
-            best = Some((key, epoch, tch::no_grad(|| copies(&vars))));
+            self.best = Some((key, epoch, tch::no_grad(|| copies(&self.vars))));
         }
         if let Some(live) = live {
-            tch::no_grad(|| load(&vars, &live));
+            tch::no_grad(|| load(&self.vars, &live));
         }
-        if better {
-            since_best = 0;
-        } else {
-            since_best += 1;
-            if cfg.patience.is_some_and(|p| since_best >= p) {
-                progress::line(
-                    &pb,
-                    &format!(
-                        "{}: early stop after epoch {epoch} (best epoch {})",
-                        run.meta.run,
-                        best.as_ref().map_or(0, |b| b.1)
-                    ),
-                );
-                break;
-            }
+        self.since_best = if better { 0 } else { self.since_best + 1 };
+        if self.cfg.patience.is_some_and(|p| self.since_best >= p) {
+            let best = self.best.as_ref().map_or(0, |b| b.1);
+            progress::line(&self.pb, &format!("{}: early stop after epoch {epoch} (best epoch {best})", run.meta.run));
+            return Ok(false);
         }
+        Ok(true)
     }
-    pb.finish_and_clear();
-    if let Some(h) = hook.as_mut() {
-        (h.call)(step, true, run)?;
-    }
-    run.flush()?;
-    let mut result = BTreeMap::new();
-    result.insert("steps".into(), step as f64);
-    result.insert("train_s".into(), train_s);
-    result.insert("train_seq_per_s".into(), seqs as f64 / train_s.max(1e-9));
-    result.insert("n_params".into(), crate::model::n_params(vs) as f64);
-    // The kept weights (the best epoch's; the initial ones when nothing was trained) on val and test.
-    let kept = match best {
-        Some((_, best_epoch, weights)) if status == Status::Finished => {
-            tch::no_grad(|| load(&vars, &weights));
-            result.insert("best_epoch".into(), best_epoch as f64);
-            true
-        }
-        _ => cfg.epochs == 0,
-    };
-    if kept {
-        let mut put = |split: &Option<Split>, name: &str| {
-            if let Some(s) = split {
-                let (l, a) = evaluate(model, s, cfg.batch_size, device);
-                result.insert(format!("{name}_loss"), l);
-                result.insert(format!("{name}_acc"), a);
+
+    /// The run's final numbers: steps and speed, and val/test with the kept weights (the best epoch's; the
+    /// initial ones when nothing was trained), which are loaded into the model.
+    fn results(&mut self, run: &RunDir, vs: &nn::VarStore) -> BTreeMap<String, f64> {
+        let mut result = BTreeMap::new();
+        result.insert("steps".into(), self.step as f64);
+        result.insert("train_s".into(), self.train_s);
+        result.insert("train_seq_per_s".into(), self.seqs as f64 / self.train_s.max(1e-9));
+        result.insert("n_params".into(), crate::model::n_params(vs) as f64);
+        let kept = match self.best.take() {
+            Some((_, best_epoch, weights)) if self.status == Status::Finished => {
+                tch::no_grad(|| load(&self.vars, &weights));
+                result.insert("best_epoch".into(), best_epoch as f64);
+                true
             }
+            _ => self.cfg.epochs == 0,
         };
-        put(&data.val, "val");
-        put(&data.test, "test");
+        if kept {
+            for (split, name) in [(&self.data.val, "val"), (&self.data.test, "test")] {
+                if let Some(s) = split {
+                    let (l, a) = evaluate(self.model, s, self.cfg.batch_size, self.device);
+                    result.insert(format!("{name}_loss"), l);
+                    result.insert(format!("{name}_acc"), a);
+                }
+            }
+        }
+        if let Some(r) = run.metrics().iter().rev().find(|r| r.split == SplitName::Train) {
+            result.insert("train_loss".into(), r.loss);
+            result.insert("train_acc".into(), r.acc);
+        }
+        result
     }
-    if let Some(r) = run.metrics().iter().rev().find(|r| r.split == "train") {
-        result.insert("train_loss".into(), r.loss);
-        result.insert("train_acc".into(), r.acc);
-    }
-    run.meta.result.extend(result.clone());
-    run.finish(status, message)?;
-    Ok(Outcome { status, steps: step, result })
 }
 
 fn copies(vars: &[Tensor]) -> Vec<Tensor> {
@@ -287,7 +378,7 @@ impl Stepper {
         let s = model.stats(batch, true);
         lap(PHASES[0]);
         self.opt.zero_grad();
-        model.backward(&s.loss);
+        crate::model::backward(model, &s.loss);
         lap(PHASES[1]);
         let (norm, clipped) = clip_grad_norm(&self.vars, self.clip);
         lap(PHASES[2]);

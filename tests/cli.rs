@@ -46,6 +46,9 @@ fn config_errors_name_the_file_the_key_and_what_is_allowed() {
         ("model: {init: {chrono: 2}}", &[], &["model.init.chrono = 2.0: must be a number of steps > 2"]),
         ("model: {init: {chrono: 100, forget_bias: 1}}", &[], &["model.init.forget_bias = 1.0: must be null when"]),
         ("model: [1, 2", &[], &["c.yaml", "not valid YAML"]),
+        ("experiment: nope", &[], &["c.yaml", "no experiment called `nope`", "names-distance"]),
+        ("experiment: names-distance", &[], &["experiment `names-distance` runs with target/release/names"]),
+        ("experiment: [demo]", &[], &["key `experiment`: expected the name of an experiment"]),
         ("", &["--device", "cuda:7"], &["--device cuda:7", "CUDA is not available"]),
     ];
     for (config, extra, expected) in cases {

@@ -3,7 +3,7 @@ mod common;
 use rnnlab::config;
 use rnnlab::data::imdb::{self, check_official_counts, read_reviews, Encoded, ImdbConfig, Mode};
 use rnnlab::data::Refused;
-use rnnlab::experiments::imdb_sweep::ImdbSweep;
+use rnnlab::experiments::sweep_imdb::SweepImdb;
 use rnnlab::results::read_meta;
 use rnnlab::sweep::{run, Cfg, RunOptions};
 use std::io::Write;
@@ -134,10 +134,11 @@ fn sweep(
     ]
     .to_vec();
     sets.extend(extra.iter().map(|e| e.to_string()));
-    let path = Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/configs/imdb_sweep.yaml"));
-    let loaded = config::load::<Cfg<ImdbSweep>>(path, &sets)?;
+    let path = Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/configs/sweep-imdb.yaml"));
+    let loaded = config::load::<Cfg<SweepImdb>>(path, &sets)?;
     let opts = RunOptions { shard, merge_only, ..Default::default() };
-    run(&mut ImdbSweep, &loaded, &sets, out, &opts)
+    let d = rnnlab::sweep::entry(rnnlab::experiments::REGISTRY, "sweep-imdb")?;
+    run(&SweepImdb, d, &loaded, &sets, out, &opts)
 }
 
 #[test]
@@ -146,8 +147,8 @@ fn sweep_resumes_skips_finished_runs_and_merges_shards() {
     let (_, archive) = fixture(dir.path(), 20);
     let out = dir.path().join("results");
     sweep(&out, &archive, &[], None, false).unwrap();
-    let runs = out.join("sweep_imdb");
-    let csv = std::fs::read_to_string(runs.join("sweep.csv")).unwrap();
+    let runs = out.join("sweep-imdb");
+    let csv = std::fs::read_to_string(runs.join("summary.csv")).unwrap();
     // 2 modes × 2 lengths × (rnn + bow); reviews have 12-13 tokens, so min_len at L=12 keeps all, L=5 too.
     assert_eq!(csv.lines().count(), 1 + 8, "{csv}");
     assert!(csv.lines().next().unwrap().contains("n_train") && csv.contains("min_len"), "{csv}");
@@ -167,10 +168,10 @@ fn sweep_resumes_skips_finished_runs_and_merges_shards() {
     let (a, b) = (dir.path().join("a"), dir.path().join("b"));
     sweep(&a, &archive, &[], Some((1, 2)), false).unwrap();
     sweep(&b, &archive, &[], Some((2, 2)), false).unwrap();
-    let merged = dir.path().join("merged/sweep_imdb");
+    let merged = dir.path().join("merged/sweep-imdb");
     std::fs::create_dir_all(&merged).unwrap();
     for part in [&a, &b] {
-        for e in std::fs::read_dir(part.join("sweep_imdb")).unwrap() {
+        for e in std::fs::read_dir(part.join("sweep-imdb")).unwrap() {
             let p = e.unwrap().path();
             if p.is_dir() {
                 std::fs::rename(&p, merged.join(p.file_name().unwrap())).unwrap();
@@ -178,7 +179,7 @@ fn sweep_resumes_skips_finished_runs_and_merges_shards() {
         }
     }
     sweep(&dir.path().join("merged"), &archive, &[], None, true).unwrap();
-    let merged_csv = std::fs::read_to_string(merged.join("sweep.csv")).unwrap();
+    let merged_csv = std::fs::read_to_string(merged.join("summary.csv")).unwrap();
     assert_eq!(merged_csv.lines().count(), 1 + 8);
     assert!(merged.join("accuracy_vs_length_truncate.png").exists());
 }
@@ -190,9 +191,9 @@ fn min_len_points_below_the_minimum_are_refused_not_failed() {
     let out = dir.path().join("results");
     sweep(&out, &archive, &["sweep.data.length=[40]", "sweep.mode={min_len: {data.mode: min_len}}"], None, false)
         .unwrap();
-    let csv = std::fs::read_to_string(out.join("sweep_imdb/sweep.csv")).unwrap();
+    let csv = std::fs::read_to_string(out.join("sweep-imdb/summary.csv")).unwrap();
     assert!(csv.lines().skip(1).all(|l| l.contains(",refused,")), "{csv}");
-    let meta = read_meta(&out.join("sweep_imdb/min_len-rnn-L40-s0")).unwrap();
+    let meta = read_meta(&out.join("sweep-imdb/min_len-rnn-L40-s0")).unwrap();
     assert!(meta.message.unwrap().contains("only 0 training"));
 }
 
@@ -217,7 +218,7 @@ fn distance_sweep_a_gated_cell_carries_the_evidence_the_vanilla_rnn_loses() {
         "probe.hidden=false",
     ];
     sweep(&out, &archive, &sets, None, false).unwrap();
-    let runs = out.join("sweep_imdb");
+    let runs = out.join("sweep-imdb");
     let meta = |m: &str| read_meta(&runs.join(format!("distance-{m}-L120-s0"))).unwrap();
     let (rnn, gru) = (meta("rnn"), meta("gru"));
     let acc = |m: &rnnlab::results::Meta| m.result["test_acc"];
@@ -234,7 +235,7 @@ fn distance_sweep_a_gated_cell_carries_the_evidence_the_vanilla_rnn_loses() {
 #[test]
 fn the_story_figure_reads_sweep_csv() {
     let dir = tempfile::tempdir().unwrap();
-    let csv = dir.path().join("sweep.csv");
+    let csv = dir.path().join("summary.csv");
     let mut text = String::from(
         "experiment,run,status,model,mode,seq_len,seed,test_acc,grad_evidence,grad_evidence_init,wall_s\n",
     );
@@ -249,12 +250,12 @@ fn the_story_figure_reads_sweep_csv() {
         ("gru", 1, 500, 0.73, 3e-3),
     ] {
         let init = g * 1e-3;
-        text += &format!("sweep_imdb,{model}-{l}-s{seed},finished,{model},distance,{l},{seed},{acc},{g},{init},1.0\n");
+        text += &format!("sweep-imdb,{model}-{l}-s{seed},finished,{model},distance,{l},{seed},{acc},{g},{init},1.0\n");
     }
-    text += "sweep_imdb,bow-500,finished,bow,distance,500,0,0.74,,,1.0\n";
-    text += "sweep_imdb,gru-t,finished,gru,truncate,500,0,0.99,1,1,1.0\n";
+    text += "sweep-imdb,bow-500,finished,bow,distance,500,0,0.74,,,1.0\n";
+    text += "sweep-imdb,gru-t,finished,gru,truncate,500,0,0.99,1,1,1.0\n";
     std::fs::write(&csv, text).unwrap();
-    let fig = rnnlab::experiments::imdb_sweep::story(&csv, 50).unwrap();
+    let fig = rnnlab::experiments::sweep_imdb::story(&csv, 50).unwrap();
     let [acc, grad] = &fig.panels[..] else { panic!("two panels") };
     let series = |p: &rnnlab::plot::Panel, label: &str| {
         p.series.iter().find(|s| s.label.starts_with(label)).unwrap_or_else(|| panic!("no {label}")).clone()

@@ -116,7 +116,8 @@ fn a_tiny_tagging_set_is_learned_and_predict_tags_a_sentence() {
     let path = Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/configs/tagging.yaml"));
     let loaded = config::load::<Cfg<Tagging>>(path, &sets).unwrap();
     let out = dir.path().join("results");
-    run(&mut Tagging::default(), &loaded, &sets, &out, &RunOptions::default()).unwrap();
+    let d = rnnlab::sweep::entry(rnnlab::experiments::REGISTRY, "tagging").unwrap();
+    run(&Tagging, d, &loaded, &sets, &out, &RunOptions::default()).unwrap();
     let meta = read_meta(&out.join("tagging/gru-bi-s0")).unwrap();
     assert_eq!(meta.result["test_acc"], 1.0, "{:?}", meta.result);
     assert_eq!(meta.result["mft_acc"], 1.0, "every word has one tag here");

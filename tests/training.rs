@@ -6,10 +6,9 @@ use rnnlab::data::{Batch, Dataset};
 use rnnlab::experiments::demo::Demo;
 use rnnlab::model::{Classifier, Objective, Stats};
 use rnnlab::results::{read_meta, Meta, Opened, RunDir, Status};
-use rnnlab::sweep::{run_point, Cfg, Experiment, RunOptions};
+use rnnlab::sweep::{run_point, Cfg, Columns, Experiment, Finish, RunOptions};
 use rnnlab::train::fit;
 use std::cell::Cell;
-use std::collections::BTreeMap;
 use std::path::Path;
 use tch::{nn, Device};
 
@@ -81,6 +80,10 @@ impl Objective for NanFrom<'_> {
         }
         s
     }
+
+    fn recurrent(&self) -> Vec<&rnnlab::model::Recurrent> {
+        self.inner.recurrent()
+    }
 }
 
 #[test]
@@ -89,7 +92,7 @@ fn a_nan_loss_marks_the_run_diverged_and_keeps_what_was_written() {
     let p = point("nan", CellKind::Rnn, 5, false).cfg;
     let ds: Dataset = p.data.dataset(1);
     let per_epoch = ds.train.len().div_ceil(32); // 19 steps
-    let Opened::New(mut run) = RunDir::open(dir.path(), "t", "nan", "x", 1, BTreeMap::new(), false).unwrap() else {
+    let Opened::New(mut run) = RunDir::open(dir.path(), "t", "nan", "x", 1, Default::default(), false).unwrap() else {
         panic!()
     };
     let vs = nn::VarStore::new(Device::Cpu);
@@ -120,27 +123,26 @@ fn a_nan_loss_marks_the_run_diverged_and_keeps_what_was_written() {
 /// The demo experiment, counting the data sets it is asked for (one per run actually trained).
 #[derive(Default)]
 struct Counting {
-    loads: usize,
+    loads: Cell<usize>,
 }
 
 impl Experiment for Counting {
     type Data = <Demo as Experiment>::Data;
     type Own = ();
-    const NAME: &'static str = "t";
-    const CONFIG: &'static str = "";
-    fn columns(&self) -> (Vec<&'static str>, Vec<&'static str>) {
+    type PerRun = ();
+    fn columns(&self) -> Columns {
         Demo.columns()
     }
-    fn dataset(&mut self, cfg: &Cfg<Self>) -> anyhow::Result<Dataset> {
-        self.loads += 1;
-        Ok(cfg.data.dataset(cfg.train.seed))
+    fn dataset(&self, cfg: &Cfg<Self>) -> anyhow::Result<(Dataset, ())> {
+        self.loads.set(self.loads.get() + 1);
+        Ok((cfg.data.dataset(cfg.train.seed), ()))
     }
-    fn finish(&mut self, _: &Path, _: &Cfg<Self>, _: &[Meta]) -> anyhow::Result<String> {
+    fn finish(&self, _: &Finish<Self>) -> anyhow::Result<String> {
         Ok(String::new())
     }
 }
 
-fn counted(root: &Path, e: &mut Counting, epochs: usize, overwrite: bool) -> anyhow::Result<Meta> {
+fn counted(root: &Path, e: &Counting, epochs: usize, overwrite: bool) -> anyhow::Result<Meta> {
     let p = point("r", CellKind::Gru, epochs, false);
     run_point(e, &p, root, "t", &RunOptions { overwrite, ..Default::default() })
 }
@@ -148,32 +150,32 @@ fn counted(root: &Path, e: &mut Counting, epochs: usize, overwrite: bool) -> any
 #[test]
 fn finished_runs_are_reused_and_never_overwritten_silently() {
     let dir = tempfile::tempdir().unwrap();
-    let mut e = Counting::default();
-    let first = counted(dir.path(), &mut e, 1, false).unwrap();
-    let again = counted(dir.path(), &mut e, 1, false).unwrap();
-    assert_eq!(e.loads, 1, "a finished run with the same config must not be redone");
+    let e = Counting::default();
+    let first = counted(dir.path(), &e, 1, false).unwrap();
+    let again = counted(dir.path(), &e, 1, false).unwrap();
+    assert_eq!(e.loads.get(), 1, "a finished run with the same config must not be redone");
     assert_eq!(first.finished, again.finished);
     // Different config: refused, results untouched.
     let before = std::fs::read(dir.path().join("t/r/metrics.csv")).unwrap();
-    let msg = format!("{:#}", counted(dir.path(), &mut e, 2, false).unwrap_err());
+    let msg = format!("{:#}", counted(dir.path(), &e, 2, false).unwrap_err());
     assert!(msg.contains("different config") && msg.contains("--overwrite"), "{msg}");
     assert_eq!(before, std::fs::read(dir.path().join("t/r/metrics.csv")).unwrap());
     // With overwrite it is redone.
-    let redone = counted(dir.path(), &mut e, 2, true).unwrap();
+    let redone = counted(dir.path(), &e, 2, true).unwrap();
     assert_eq!(redone.result["steps"], 2.0 * 19.0);
     // An interrupted run (status running) is restarted.
     let path = dir.path().join("t/r/meta.yaml");
     let text = std::fs::read_to_string(&path).unwrap().replace("status: finished", "status: running");
     std::fs::write(&path, text).unwrap();
-    let loads = e.loads;
-    counted(dir.path(), &mut e, 2, false).unwrap();
-    assert_eq!(e.loads, loads + 1);
+    let loads = e.loads.get();
+    counted(dir.path(), &e, 2, false).unwrap();
+    assert_eq!(e.loads.get(), loads + 1);
     // A run still being written by a live process is left alone.
     let mut other = std::process::Command::new("sleep").arg("30").spawn().unwrap();
     let text = std::fs::read_to_string(&path).unwrap().replace("status: finished", "status: running");
     let pid_line = text.lines().find(|l| l.starts_with("pid:")).unwrap().to_string();
     std::fs::write(&path, text.replace(&pid_line, &format!("pid: {}", other.id()))).unwrap();
-    let err = counted(dir.path(), &mut e, 2, false).unwrap_err();
+    let err = counted(dir.path(), &e, 2, false).unwrap_err();
     other.kill().unwrap();
     other.wait().unwrap();
     let msg = format!("{err:#}");

@@ -2,7 +2,7 @@
 # Runs an rnnlab sweep as a Slurm job array, then merges it:
 #
 #   scripts/slurm/submit.sh SHARDS BINARY [ARGS...]
-#   e.g. scripts/slurm/submit.sh 8 target/release/imdb_sweep --set data.path=$PWD/data/aclImdb_v1.tar.gz
+#   e.g. scripts/slurm/submit.sh 8 target/release/sweep-imdb --set data.path=$PWD/data/aclImdb_v1.tar.gz
 #
 # Task I of the array runs `BINARY --shard I/SHARDS ARGS`; a second job, started when the array has ended, runs
 # `BINARY --merge-only ARGS` and writes the summary and charts from every run folder. Finished runs are reused,

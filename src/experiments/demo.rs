@@ -1,5 +1,5 @@
-//! Offline demo — expected result: the vanilla RNN solves L ≤ 100 but falls to 0.53 at L = 150 and to chance
-//! (0.25) at L = 200, while GRU and LSTM stay at 1.000 up to L = 200.
+//! Offline demo — expected result: the vanilla RNN solves L ≤ 100 but falls to 0.53 at L = 150 and to 0.251 at
+//! L = 200 (chance 0.25), while GRU and LSTM stay at 1.000 up to L = 200.
 //!
 //! Task (no download): the class is the first token (4 classes), followed by noise tokens up to length L; the
 //! model reads the whole sequence and answers at the last step. RNN, GRU and LSTM are trained for each L in the
@@ -10,11 +10,11 @@
 use crate::charts::{baseline, grad_series, metric_vs, training_curves};
 use crate::data::synthetic::SyntheticConfig;
 use crate::plot::{Figure, Panel};
+use crate::results::rows::SplitName;
 use crate::results::summary::{table, Column};
-use crate::results::Meta;
-use crate::sweep::{Cfg, Experiment};
+use crate::results::{Meta, Tag};
+use crate::sweep::{Cfg, Columns, Experiment, Finish};
 use anyhow::Result;
-use std::path::Path;
 
 #[derive(Default)]
 pub struct Demo;
@@ -22,23 +22,22 @@ pub struct Demo;
 impl Experiment for Demo {
     type Data = SyntheticConfig;
     type Own = ();
-    const NAME: &'static str = "demo";
-    const CONFIG: &'static str = "configs/demo.yaml";
+    type PerRun = ();
 
-    fn columns(&self) -> (Vec<&'static str>, Vec<&'static str>) {
+    fn columns(&self) -> Columns {
         let results =
             ["test_acc", "test_loss", "val_acc", "best_epoch", "steps", "n_params", "train_s", "train_seq_per_s"];
-        (vec!["model", "seq_len"], results.to_vec())
+        Columns { keys: vec!["model", "seq_len"], results: results.to_vec() }
     }
 
-    fn tags(&self, cfg: &Cfg<Self>) -> Vec<(String, String)> {
-        vec![("seq_len".into(), cfg.data.length.to_string())]
+    fn tags(&self, cfg: &Cfg<Self>) -> Vec<(String, Tag)> {
+        vec![("seq_len".into(), Tag::from(cfg.data.length))]
     }
 
-    fn finish(&mut self, root: &Path, cfg: &Cfg<Self>, runs: &[Meta]) -> Result<String> {
-        let dir = root.join(Self::NAME);
+    fn finish(&self, f: &Finish<Self>) -> Result<String> {
+        let (root, dir, cfg, runs) = (f.root, &f.dir, f.cfg, f.runs);
         let chance = 1.0 / cfg.data.classes as f64;
-        let lengths: Vec<f64> = runs.iter().filter_map(|m| m.tag("seq_len").parse().ok()).collect();
+        let lengths: Vec<f64> = runs.iter().filter_map(|m| m.number("seq_len")).collect();
         let (x0, x1) = lengths.iter().fold((f64::INFINITY, 0f64), |(a, b), &l| (a.min(l), b.max(l)));
         let mut series = metric_vs(runs, "seq_len", "test_acc");
         series.push(baseline(&format!("chance ({:.0} %)", chance * 100.0), chance, x0, x1));
@@ -52,8 +51,8 @@ impl Experiment for Demo {
         Figure::new("Synthetic long-range task: test accuracy vs sequence length", vec![acc])
             .save(&dir.join("accuracy_vs_length"))?;
         let title = "Synthetic task: validation accuracy per epoch, one panel per sequence length";
-        training_curves(root, runs, "seq_len", "L", "val", title)?.save(&dir.join("training_curves"))?;
-        let longest: Vec<Meta> = runs.iter().filter(|m| m.tag("seq_len") == x1.to_string()).cloned().collect();
+        training_curves(root, runs, "seq_len", "L", SplitName::Val, title)?.save(&dir.join("training_curves"))?;
+        let longest: Vec<Meta> = runs.iter().filter(|m| m.number("seq_len") == Some(x1)).cloned().collect();
         if cfg.probe.enabled && !longest.is_empty() {
             let panel = |init: bool| -> Result<Panel> {
                 Ok(Panel {

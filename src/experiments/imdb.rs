@@ -7,11 +7,11 @@
 use crate::charts::{bars_by_cell, training_curves};
 use crate::data::imdb::ImdbConfig;
 use crate::plot::Bars;
+use crate::results::rows::SplitName;
 use crate::results::summary::{table, Column, CLASSIFIER_RESULTS};
-use crate::results::Meta;
-use crate::sweep::{Cfg, Experiment};
+use crate::results::{Meta, Tag};
+use crate::sweep::{Cfg, Columns, Experiment, Finish};
 use anyhow::Result;
-use std::path::Path;
 
 #[derive(Default)]
 pub struct Imdb;
@@ -19,32 +19,32 @@ pub struct Imdb;
 impl Experiment for Imdb {
     type Data = ImdbConfig;
     type Own = ();
-    const NAME: &'static str = "imdb";
-    const CONFIG: &'static str = "configs/imdb.yaml";
+    type PerRun = ();
 
-    fn columns(&self) -> (Vec<&'static str>, Vec<&'static str>) {
-        (vec!["model", "variant", "seq_len"], CLASSIFIER_RESULTS.to_vec())
+    fn columns(&self) -> Columns {
+        Columns { keys: vec!["model", "variant", "seq_len"], results: CLASSIFIER_RESULTS.to_vec() }
     }
 
-    fn tags(&self, cfg: &Cfg<Self>) -> Vec<(String, String)> {
-        vec![("seq_len".into(), cfg.data.length.to_string())]
+    fn tags(&self, cfg: &Cfg<Self>) -> Vec<(String, Tag)> {
+        vec![("seq_len".into(), Tag::from(cfg.data.length))]
     }
 
-    fn finish(&mut self, root: &Path, cfg: &Cfg<Self>, runs: &[Meta]) -> Result<String> {
-        let dir = root.join(crate::sweep::folder::<Self>(cfg));
+    fn finish(&self, f: &Finish<Self>) -> Result<String> {
+        let (root, dir, cfg, runs) = (f.root, &f.dir, f.cfg, f.runs);
         let title = format!("IMDB, first {} tokens: validation accuracy per epoch", cfg.data.length);
-        let mut fig = training_curves(root, runs, "seq_len", "L", "val", &title)?;
+        let mut fig = training_curves(root, runs, "seq_len", "L", SplitName::Val, &title)?;
         for p in &mut fig.panels {
             p.y_range = Some((0.45, 1.0));
         }
         fig.save(&dir.join("training_curves"))?;
         // Test accuracy per model and variant.
-        let mut variants: Vec<&str> = Vec::new();
+        let mut variants: Vec<String> = Vec::new();
         for m in runs {
             if !variants.contains(&m.tag("variant")) {
                 variants.push(m.tag("variant"));
             }
         }
+        let variants: Vec<&str> = variants.iter().map(String::as_str).collect();
         let seeds = runs.iter().map(|m| m.seed).collect::<std::collections::BTreeSet<_>>().len();
         let runs_ref: Vec<&Meta> = runs.iter().collect();
         let series = bars_by_cell(&runs_ref, "variant", &variants, "test_acc");

@@ -15,9 +15,10 @@ use crate::model::seq2seq::EOS;
 use crate::model::{Model, Seq2Seq};
 use crate::plot::{cell_color, Bars, Figure, Heatmap, Panel, Series};
 use crate::results::summary::{table, Column};
+use crate::results::Tag;
 use crate::results::{rows, Meta};
 use crate::stats::mean_std;
-use crate::sweep::{Cfg, Experiment, Trained};
+use crate::sweep::{Cfg, Columns, Experiment, Finish, Trained};
 use anyhow::{bail, Context, Result};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -132,10 +133,9 @@ fn trim(ids: Vec<i64>) -> Vec<i64> {
 impl Experiment for Seq2seq {
     type Data = Seq2seqData;
     type Own = ();
-    const NAME: &'static str = "seq2seq";
-    const CONFIG: &'static str = "configs/seq2seq.yaml";
+    type PerRun = ();
 
-    fn columns(&self) -> (Vec<&'static str>, Vec<&'static str>) {
+    fn columns(&self) -> Columns {
         let results = [
             "exact_match",
             "token_acc",
@@ -146,19 +146,19 @@ impl Experiment for Seq2seq {
             "train_s",
             "train_seq_per_s",
         ];
-        (vec!["task", "model", "attention"], results.to_vec())
+        Columns { keys: vec!["task", "model", "attention"], results: results.to_vec() }
     }
 
-    fn tags(&self, cfg: &Cfg<Self>) -> Vec<(String, String)> {
+    fn tags(&self, cfg: &Cfg<Self>) -> Vec<(String, Tag)> {
         vec![
-            ("task".into(), task_name(cfg.data.task).into()),
-            ("attention".into(), attention_name(cfg.model.attention).into()),
+            ("task".into(), Tag::from(task_name(cfg.data.task))),
+            ("attention".into(), Tag::from(attention_name(cfg.model.attention))),
         ]
     }
 
     /// Decodes the test set: exact match, token accuracy (overall and by source length), a few samples and the
     /// attention weights of the first examples.
-    fn after(&mut self, cfg: &Cfg<Self>, t: Trained) -> Result<()> {
+    fn after(&self, cfg: &Cfg<Self>, t: Trained<()>) -> Result<()> {
         let Model::Seq2seq(m) = t.model else { bail!("seq2seq trains encoder-decoders: set model.kind: seq2seq") };
         let test = t.data.test.as_ref().context("no test split")?;
         let (targets, sources) = (&t.data.shape.classes, &t.data.shape.source_tokens);
@@ -240,9 +240,9 @@ impl Experiment for Seq2seq {
         Ok(())
     }
 
-    fn finish(&mut self, root: &Path, cfg: &Cfg<Self>, runs: &[Meta]) -> Result<String> {
-        let dir = root.join(crate::sweep::folder::<Self>(cfg));
-        charts(root, &dir, runs)?;
+    fn finish(&self, f: &Finish<Self>) -> Result<String> {
+        let (root, dir, runs) = (f.root, &f.dir, f.runs);
+        charts(root, dir, runs)?;
         let cols = [
             Column::new("exact match", "exact_match"),
             Column::new("token accuracy", "token_acc"),
@@ -255,7 +255,7 @@ impl Experiment for Seq2seq {
 
 fn label(m: &Meta) -> String {
     let cell = m.cell().map_or("?", |c| c.label());
-    match m.tag("attention") {
+    match m.tag("attention").as_str() {
         "none" => format!("{cell}, no attention"),
         a => format!("{cell} + {a} attention"),
     }

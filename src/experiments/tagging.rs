@@ -15,7 +15,7 @@ use crate::plot::{cell_color, Bars, Figure, Heatmap, Panel, Series};
 use crate::results::summary::{mean_of, table, Column};
 use crate::results::{checkpoint, rows, Meta, RunDir};
 use crate::stats::{confusion, macro_f1, mean_std, per_class_f1, per_class_precision, per_class_recall, row_normalise};
-use crate::sweep::{Cfg, Experiment, Trained};
+use crate::sweep::{Cfg, Columns, Experiment, Finish, Trained};
 use anyhow::{bail, Context, Result};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap};
@@ -31,10 +31,7 @@ const BY_LENGTH: &str = "by_length.csv";
 const PER_TAG: &str = "per_tag.csv";
 
 #[derive(Default)]
-pub struct Tagging {
-    /// What the last data set was made from (for the evaluation in `after`).
-    tagged: Option<Tagged>,
-}
+pub struct Tagging;
 
 #[derive(Serialize, Deserialize)]
 struct ConfusionRow {
@@ -102,10 +99,10 @@ fn predict_split(m: &crate::model::Tagger, split: &Split, batch_size: usize) -> 
 impl Experiment for Tagging {
     type Data = BrownConfig;
     type Own = ();
-    const NAME: &'static str = "tagging";
-    const CONFIG: &'static str = "configs/tagging.yaml";
+    /// What the run's data set was made from (its vocabulary and the OOV marks, for `after`).
+    type PerRun = Option<Tagged>;
 
-    fn columns(&self) -> (Vec<&'static str>, Vec<&'static str>) {
+    fn columns(&self) -> Columns {
         let results = [
             "test_acc",
             "oov_acc",
@@ -120,11 +117,11 @@ impl Experiment for Tagging {
             "train_s",
             "train_seq_per_s",
         ];
-        (vec!["model", "variant"], results.to_vec())
+        Columns { keys: vec!["model", "variant"], results: results.to_vec() }
     }
 
     /// Reads the corpus once and writes what the tag mapping does (tag_mapping.csv beside the runs).
-    fn check(&mut self, cfgs: &[&Cfg<Self>]) -> Result<()> {
+    fn check(&self, cfgs: &[&Cfg<Self>]) -> Result<()> {
         let Some(cfg) = cfgs.first() else { return Ok(()) };
         let docs = brown::corpus(&cfg.data.path)?;
         let report = brown::mapping_report(&docs);
@@ -146,18 +143,16 @@ impl Experiment for Tagging {
         Ok(())
     }
 
-    fn dataset(&mut self, cfg: &Cfg<Self>) -> Result<Dataset> {
+    fn dataset(&self, cfg: &Cfg<Self>) -> Result<(Dataset, Option<Tagged>)> {
         let tagged = cfg.data.tagged(cfg.train.seed)?;
-        let data = tagged.data.shallow_clone();
-        self.tagged = Some(tagged);
-        Ok(data)
+        Ok((tagged.data.shallow_clone(), Some(tagged)))
     }
 
     /// Test predictions → per_tag.csv, confusion.csv, by_position.csv, by_length.csv; accuracy on unseen words;
     /// the most-frequent-tag baseline on the same split; the vocabulary for `predict`.
-    fn after(&mut self, cfg: &Cfg<Self>, t: Trained) -> Result<()> {
+    fn after(&self, cfg: &Cfg<Self>, t: Trained<Option<Tagged>>) -> Result<()> {
         let Model::Tagger(m) = t.model else { bail!("tagging trains taggers: set model.kind: tagger") };
-        let tg = self.tagged.as_ref().context("no data set")?;
+        let tg = t.state.as_ref().context("no data set")?;
         let test = t.data.test.as_ref().context("no test split")?;
         let pred = predict_split(m, test, cfg.train.batch_size)?;
         let names = &t.data.shape.classes;
@@ -220,12 +215,12 @@ impl Experiment for Tagging {
         write_vocabulary(t.run, tg)
     }
 
-    fn finish(&mut self, root: &Path, cfg: &Cfg<Self>, runs: &[Meta]) -> Result<String> {
-        let dir = root.join(crate::sweep::folder::<Self>(cfg));
+    fn finish(&self, f: &Finish<Self>) -> Result<String> {
+        let (root, dir, cfg, runs) = (f.root, &f.dir, f.cfg, f.runs);
         if let Ok(docs) = brown::corpus(&cfg.data.path) {
             crate::results::write_csv(&dir.join("tag_mapping.csv"), &brown::mapping_report(&docs))?;
         }
-        charts(root, &dir, runs)?;
+        charts(root, dir, runs)?;
         let cols = [
             Column::new("accuracy", "test_acc"),
             Column::new("OOV accuracy", "oov_acc"),
@@ -259,7 +254,7 @@ fn label(m: &Meta) -> String {
 
 fn charts(root: &Path, dir: &Path, metas: &[Meta]) -> Result<()> {
     let all: Vec<&Meta> = metas.iter().collect();
-    let mut variants: Vec<String> = metas.iter().map(|m| m.tag("variant").to_string()).collect();
+    let mut variants: Vec<String> = metas.iter().map(|m| m.tag("variant")).collect();
     variants.sort();
     variants.dedup();
     // Accuracy and OOV accuracy per model and direction, with the most-frequent-tag baseline.

@@ -38,4 +38,8 @@ impl Objective for BagOfWords {
     fn stats(&self, batch: &Batch, _train: bool) -> Stats {
         class_stats(&self.forward(batch), &batch.targets, None)
     }
+
+    fn recurrent(&self) -> Vec<&super::Recurrent> {
+        vec![]
+    }
 }

@@ -119,7 +119,7 @@ impl Objective for Classifier {
         class_stats(&self.forward(batch, train), &batch.targets, self.class_weights.as_ref())
     }
 
-    fn backward(&self, loss: &Tensor) {
-        self.rnn.backward(loss);
+    fn recurrent(&self) -> Vec<&Recurrent> {
+        vec![&self.rnn]
     }
 }

@@ -67,6 +67,11 @@ impl Tape {
         self.calls.borrow().is_empty()
     }
 
+    /// The calls recorded since the last forward pass (one per layer and direction that ran fused).
+    pub fn len(&self) -> usize {
+        self.calls.borrow().len()
+    }
+
     /// A work buffer of this shape (contents undefined), from the pool when it holds one.
     fn buffer(&self, shape: &[i64], like: &Tensor) -> Tensor {
         let mut pool = self.pool.borrow_mut();

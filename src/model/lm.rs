@@ -75,8 +75,8 @@ impl Objective for LanguageModel {
         token_stats(&logits, &(batch.targets.reshape([-1]) - 1), -1)
     }
 
-    fn backward(&self, loss: &Tensor) {
-        self.rnn.backward(loss);
+    fn recurrent(&self) -> Vec<&Recurrent> {
+        vec![&self.rnn]
     }
 
     fn reset(&self) {

@@ -1,5 +1,7 @@
 //! Models, built in one place ([`build`]) from the model config and the data's [`Shape`]: the recurrent stack
-//! ([`Recurrent`]), a sequence classifier on top of it, a language model, and the bag-of-words reference.
+//! ([`Recurrent`], with its [`fused`] kernels), and on top of it a sequence [`Classifier`], a [`LanguageModel`], a
+//! per-token [`Tagger`] and an encoder–decoder [`Seq2Seq`] (with attention); the bag-of-words reference
+//! ([`BagOfWords`]). Every model is an [`Objective`] the training loop can train.
 pub mod bow;
 pub mod classifier;
 pub mod fused;
@@ -33,13 +35,27 @@ pub struct Stats {
 /// Anything the training loop can train.
 pub trait Objective {
     fn stats(&self, batch: &Batch, train: bool) -> Stats;
-    /// Gradients of `loss` (from a training [`stats`](Self::stats)) into the variables.
-    fn backward(&self, loss: &Tensor) {
-        loss.backward();
-    }
+    /// The recurrent stacks of the model, in the order its forward pass runs them. Their fused calls are
+    /// backpropagated by hand after autograd ([`backward`]), so a model must name every stack it has (there is
+    /// no default to forget).
+    fn recurrent(&self) -> Vec<&Recurrent>;
     /// Forget state carried between batches (a language model trained with truncated backpropagation through
     /// time); called at the start of every training epoch and evaluation.
     fn reset(&self) {}
+}
+
+/// Gradients of `loss` (from a training [`Objective::stats`]) into the model's variables: autograd, then the
+/// hand-written backward pass of every recurrent stack's fused calls, the last stack first.
+pub fn backward(model: &dyn Objective, loss: &Tensor) {
+    backward_through(&model.recurrent(), loss);
+}
+
+/// [`backward`] for recurrent stacks on their own (`stacks` in the order the forward pass ran them).
+pub fn backward_through(stacks: &[&Recurrent], loss: &Tensor) {
+    loss.backward();
+    for r in stacks.iter().rev() {
+        r.tape.backward();
+    }
 }
 
 /// Cross-entropy (with class weights: Σ w_y · loss / Σ w_y) and the number of right argmax predictions of

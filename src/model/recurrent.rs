@@ -93,12 +93,6 @@ impl Recurrent {
         }
     }
 
-    /// Gradients of `loss` into the variables: autograd, then the backward pass of the fused calls.
-    pub fn backward(&self, loss: &Tensor) {
-        loss.backward();
-        self.tape.backward();
-    }
-
     /// Output of the last layer, `[B, T, dirs * hidden]`. `spans` = None treats every step as real.
     pub fn forward(&self, x: &Tensor, spans: Option<&Spans>, train: bool, imp: Impl) -> Tensor {
         self.forward_traced(x, spans, train, imp).0

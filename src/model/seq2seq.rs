@@ -268,7 +268,7 @@ impl Objective for Seq2Seq {
         token_stats(&logits, &batch.targets.reshape([-1]), 0)
     }
 
-    fn backward(&self, loss: &Tensor) {
-        self.encoder.backward(loss);
+    fn recurrent(&self) -> Vec<&Recurrent> {
+        vec![&self.encoder, &self.decoder]
     }
 }

@@ -82,7 +82,7 @@ impl Objective for Tagger {
         token_stats(&logits, &(batch.targets.reshape([-1]) - 1), -1)
     }
 
-    fn backward(&self, loss: &Tensor) {
-        self.rnn.backward(loss);
+    fn recurrent(&self) -> Vec<&Recurrent> {
+        vec![&self.rnn]
     }
 }

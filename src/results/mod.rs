@@ -8,11 +8,13 @@
 pub mod checkpoint;
 pub mod rows;
 pub mod summary;
+pub mod tags;
 
 pub use crate::files::write_atomic;
+pub use tags::{Tag, Tags};
 
 use anyhow::{bail, Context, Result};
-use rows::{GradRow, MetricRow, StepRow};
+use rows::{GradRow, MetricRow, RowStatus, SplitName, StepRow};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -68,9 +70,10 @@ pub struct Meta {
     pub started: String,
     pub finished: Option<String>,
     pub wall_s: f64,
-    /// Labels of the run (model, mode, seq_len...), copied into summaries.
+    /// What identifies the run besides its seed (model, mode, seq_len...): its swept values and the
+    /// experiment's fixed ones; every one is a column of the summary.
     #[serde(default)]
-    pub tags: BTreeMap<String, String>,
+    pub tags: Tags,
     /// Final numbers (test_acc, n_params, train_s...).
     #[serde(default)]
     pub result: BTreeMap<String, f64>,
@@ -104,7 +107,7 @@ impl RunDir {
         run: &str,
         config_yaml: &str,
         seed: u64,
-        tags: BTreeMap<String, String>,
+        tags: Tags,
         overwrite: bool,
     ) -> Result<Opened> {
         let path = root.join(experiment).join(run);
@@ -173,10 +176,9 @@ impl RunDir {
         write_csv(&self.path.join(name), rows)
     }
 
-    /// Records one epoch's numbers on one split (`status`: `ok`, or `diverged` on the row where the loss
-    /// became NaN/Inf).
-    pub fn metric(&mut self, epoch: usize, step: usize, split: &str, loss: f64, acc: f64, status: &str) {
-        let tag = |k: &str| self.meta.tags.get(k).cloned().unwrap_or_default();
+    /// Records one epoch's numbers on one split.
+    pub fn metric(&mut self, epoch: usize, step: usize, split: SplitName, loss: f64, acc: f64, status: RowStatus) {
+        let tag = |k: &str| self.meta.tags.get(k).map(Tag::to_string).unwrap_or_default();
         self.metrics.push(MetricRow {
             experiment: self.meta.experiment.clone(),
             run: self.meta.run.clone(),
@@ -185,10 +187,10 @@ impl RunDir {
             seed: self.meta.seed,
             epoch,
             step,
-            split: split.into(),
+            split,
             loss,
             acc,
-            status: status.into(),
+            status,
         });
     }
 
@@ -247,14 +249,22 @@ pub fn read_meta(run_dir: &Path) -> Result<Meta> {
 }
 
 impl Meta {
-    /// A tag's value (empty when absent).
-    pub fn tag(&self, key: &str) -> &str {
-        self.tags.get(key).map_or("", String::as_str)
+    /// A tag's value as text, as the config wrote it (empty when absent).
+    pub fn tag(&self, key: &str) -> String {
+        self.tags.get(key).map(Tag::to_string).unwrap_or_default()
+    }
+
+    /// A tag's value as a number (None when absent or not a number).
+    pub fn number(&self, key: &str) -> Option<f64> {
+        self.tags.get(key).and_then(Tag::number)
     }
 
     /// The cell this run trained, if it is a recurrent model.
     pub fn cell(&self) -> Option<crate::config::CellKind> {
-        crate::config::CellKind::parse(self.tag("model")).ok()
+        match self.tags.get("model") {
+            Some(Tag::Text(m)) => crate::config::CellKind::parse(m).ok(),
+            _ => None,
+        }
     }
 
     /// The folder of this run under `root`.

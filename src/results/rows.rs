@@ -9,6 +9,23 @@ pub const METRICS: &str = "metrics.csv";
 pub const STEPS: &str = "steps.csv";
 pub const GRADS: &str = "grad_norms.csv";
 
+/// Which split a row measures.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SplitName {
+    Train,
+    Val,
+    Test,
+}
+
+/// Whether an epoch's row is an ordinary one, or the one where the loss became NaN/Inf.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RowStatus {
+    Ok,
+    Diverged,
+}
+
 /// A row of `metrics.csv`: one epoch and split.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct MetricRow {
@@ -19,11 +36,10 @@ pub struct MetricRow {
     pub seed: u64,
     pub epoch: usize,
     pub step: usize,
-    pub split: String,
+    pub split: SplitName,
     pub loss: f64,
     pub acc: f64,
-    /// `ok`, or `diverged` on the row of the epoch where the loss became NaN/Inf.
-    pub status: String,
+    pub status: RowStatus,
 }
 
 /// A row of `steps.csv`: one optimiser step.

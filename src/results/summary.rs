@@ -1,5 +1,5 @@
 //! Across runs: `summary.csv` (one row per run) and the terminal table (mean ± std over seeds per point).
-use super::{write_atomic, Meta};
+use super::{tags, write_atomic, Meta};
 use crate::stats::mean_std;
 use anyhow::Result;
 use std::collections::BTreeMap;
@@ -19,19 +19,20 @@ pub const CLASSIFIER_RESULTS: [&str; 10] = [
     "train_seq_per_s",
 ];
 
-/// Writes `summary.csv`: one row per run with `experiment, run, status`, the given tags and results, `seed`,
-/// `wall_s`. Missing values are left empty.
-pub fn write_summary(path: &Path, metas: &[Meta], tags: &[&str], results: &[&str]) -> Result<()> {
+/// Writes `summary.csv`: one row per run with `experiment, run, status`, the key columns (`keys` and every tag
+/// of any run: each swept key is a column), `seed`, the `results` and `wall_s`. Missing values are left empty.
+pub fn write_summary(path: &Path, metas: &[Meta], keys: &[&str], results: &[&str]) -> Result<()> {
     let mut w = csv::Writer::from_writer(Vec::new());
     let mut header = vec!["experiment", "run", "status"];
-    header.extend(tags);
+    let tags = tags::ordered(keys.iter().copied().chain(metas.iter().flat_map(|m| m.tags.keys().map(String::as_str))));
+    header.extend(&tags);
     header.push("seed");
     header.extend(results);
     header.push("wall_s");
     w.write_record(&header)?;
     for m in metas {
         let mut row = vec![m.experiment.clone(), m.run.clone(), m.status.name().to_string()];
-        row.extend(tags.iter().map(|t| m.tag(t).to_string()));
+        row.extend(tags.iter().map(|t| m.tag(t)));
         row.push(m.seed.to_string());
         row.extend(results.iter().map(|r| m.result.get(*r).map(|v| v.to_string()).unwrap_or_default()));
         row.push(format!("{:.1}", m.wall_s));
@@ -67,15 +68,16 @@ impl Column {
 
     /// One column per value of `tag` (numbers in numeric order), headed `{label}={value}`.
     pub fn per_value(metas: &[Meta], tag: &str, label: &str, result: &str) -> Vec<Column> {
-        let mut values: Vec<String> = metas.iter().map(|m| m.tag(tag).to_string()).collect();
-        values.sort_by(|a, b| match (a.parse::<f64>(), b.parse::<f64>()) {
-            (Ok(x), Ok(y)) => x.total_cmp(&y),
-            _ => a.cmp(b),
-        });
+        let mut values: Vec<&super::Tag> = metas.iter().filter_map(|m| m.tags.get(tag)).collect();
+        values.sort_by(|a, b| a.order(b));
         values.dedup();
         values
             .into_iter()
-            .map(|v| Column { header: format!("{label}={v}"), filter: Some((tag.into(), v)), result: result.into() })
+            .map(|v| Column {
+                header: format!("{label}={v}"),
+                filter: Some((tag.into(), v.to_string())),
+                result: result.into(),
+            })
             .collect()
     }
 }
@@ -89,7 +91,7 @@ pub fn table(title: &str, metas: &[Meta], rows: &[&str], columns: &[Column]) -> 
         let key = rows
             .iter()
             .map(|t| {
-                let v = m.tag(t).to_string();
+                let v = m.tag(t);
                 (if *t == "model" { model_rank(&v) } else { 0 }, v)
             })
             .collect();
@@ -97,7 +99,7 @@ pub fn table(title: &str, metas: &[Meta], rows: &[&str], columns: &[Column]) -> 
     }
     let cell_values = |runs: &[&Meta], c: &Column| -> Vec<f64> {
         runs.iter()
-            .filter(|m| c.filter.as_ref().is_none_or(|(t, v)| m.tag(t) == v))
+            .filter(|m| c.filter.as_ref().is_none_or(|(t, v)| m.tag(t) == *v))
             .filter_map(|m| m.result.get(&c.result).copied())
             .collect()
     };
@@ -146,7 +148,7 @@ pub fn table(title: &str, metas: &[Meta], rows: &[&str], columns: &[Column]) -> 
 /// Mean and std of `result` over runs, grouped by the value of tag `x` (parsed as a number).
 pub fn by_tag(metas: &[&Meta], x: &str, result: &str) -> BTreeMap<i64, (f64, f64, usize)> {
     crate::stats::aggregate(metas.iter().filter_map(|m| {
-        let xv: f64 = m.tag(x).parse().ok()?;
+        let xv = m.number(x)?;
         Some(((xv * 1e6).round() as i64, *m.result.get(result)?))
     }))
 }

@@ -37,5 +37,5 @@ pub fn point(run: &str, cell: CellKind, epochs: usize, probe: bool) -> Point<Cfg
 
 /// Trains `p` under `<root>/t/`.
 pub fn train(root: &Path, p: &Point<Cfg<Demo>>, overwrite: bool) -> anyhow::Result<Meta> {
-    run_point(&mut Demo, p, root, "t", &RunOptions { overwrite, ..Default::default() })
+    run_point(&Demo, p, root, "t", &RunOptions { overwrite, ..Default::default() })
 }

@@ -16,8 +16,7 @@ enum Cmd {
 }
 
 fn main() -> std::process::ExitCode {
-    let about = "Part-of-speech tagging on the Brown corpus with RNN, GRU and LSTM, one- and two-directional";
-    rnnlab::sweep::binary_with(Tagging::default(), about, |Cmd::Predict { run, sentence }, common| {
+    rnnlab::experiments::binary_with(Tagging, "tagging", |Cmd::Predict { run, sentence }, common| {
         print!("{}", predict(&run, &sentence.join(" "), common.setup()?)?);
         Ok(())
     })

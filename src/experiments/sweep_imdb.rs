@@ -3,23 +3,23 @@
 //! vanilla RNN is at chance (0.496–0.501) from L = 100; the bag of words holds 0.745. In `truncate` mode GRU
 //! reaches 0.892 at L = 1000, LSTM 0.888 (bag of words 0.890); `min_len` refuses L = 1000 (58 training reviews).
 //!
-//! Runs: every (mode, L, model, seed) of the config's sweep, each its own run folder in results/sweep_imdb/,
+//! Runs: every (mode, L, model, seed) of the config's sweep, each its own run folder in results/sweep-imdb/,
 //! including a bag-of-words logistic regression on the same inputs as a reference (`model: bow`).
 use crate::charts::{baseline, metric_vs};
 use crate::config::CellKind;
 use crate::data::imdb::{ImdbConfig, Mode};
 use crate::plot::{cell_color, cell_width, Figure, Panel, Series, BASELINE_GREY, OTHER};
 use crate::results::summary::{by_tag, table, Column, CLASSIFIER_RESULTS};
-use crate::results::{read_csv, Meta, Status};
+use crate::results::{read_csv, Meta, Status, Tag};
 use crate::stats::aggregate;
-use crate::sweep::{Cfg, Experiment, Trained};
+use crate::sweep::{Cfg, Columns, Experiment, Finish, Trained};
 use anyhow::Result;
 use serde::Deserialize;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
 #[derive(Default)]
-pub struct ImdbSweep;
+pub struct SweepImdb;
 
 /// The name of a mode in tags and file names.
 pub fn mode_name(m: Mode) -> &'static str {
@@ -30,29 +30,24 @@ pub fn mode_name(m: Mode) -> &'static str {
     }
 }
 
-impl Experiment for ImdbSweep {
+impl Experiment for SweepImdb {
     type Data = ImdbConfig;
     type Own = ();
-    const NAME: &'static str = "sweep_imdb";
-    const CONFIG: &'static str = "configs/imdb_sweep.yaml";
+    type PerRun = ();
 
-    fn columns(&self) -> (Vec<&'static str>, Vec<&'static str>) {
+    fn columns(&self) -> Columns {
         let mut results = CLASSIFIER_RESULTS.to_vec();
         results.extend(["train_tokens", "train_len_mean", "train_len_max", "grad_evidence", "grad_evidence_init"]);
-        (vec!["model", "mode", "seq_len"], results)
+        Columns { keys: vec!["model", "mode", "seq_len"], results }
     }
 
-    fn summary_name(&self) -> &'static str {
-        "sweep.csv"
-    }
-
-    fn tags(&self, cfg: &Cfg<Self>) -> Vec<(String, String)> {
-        vec![("mode".into(), mode_name(cfg.data.mode).into()), ("seq_len".into(), cfg.data.length.to_string())]
+    fn tags(&self, cfg: &Cfg<Self>) -> Vec<(String, Tag)> {
+        vec![("mode".into(), Tag::from(mode_name(cfg.data.mode))), ("seq_len".into(), Tag::from(cfg.data.length))]
     }
 
     /// In distance mode with the probe on: the mean ‖∂L/∂x_t‖ at the evidence tokens (the review's first k,
     /// `distance_to_readout` ≥ L − k), at init and after training.
-    fn after(&mut self, cfg: &Cfg<Self>, t: Trained) -> Result<()> {
+    fn after(&self, cfg: &Cfg<Self>, t: Trained<()>) -> Result<()> {
         let rows = t.run.grad_rows();
         if cfg.data.mode != Mode::Distance || rows.is_empty() {
             return Ok(());
@@ -77,11 +72,11 @@ impl Experiment for ImdbSweep {
         Ok(())
     }
 
-    fn finish(&mut self, root: &Path, cfg: &Cfg<Self>, runs: &[Meta]) -> Result<String> {
-        let dir = root.join(crate::sweep::folder::<Self>(cfg));
+    fn finish(&self, f: &Finish<Self>) -> Result<String> {
+        let (dir, cfg, runs) = (&f.dir, f.cfg, f.runs);
         let mut text = String::new();
         if runs.iter().any(|m| m.tag("mode") == "distance") {
-            story(&dir.join(self.summary_name()), cfg.data.distance_k)?.save(&dir.join("story"))?;
+            story(&dir.join("summary.csv"), cfg.data.distance_k)?.save(&dir.join("story"))?;
         }
         for mode in [Mode::Truncate, Mode::MinLen, Mode::Distance] {
             let name = mode_name(mode);
@@ -90,7 +85,7 @@ impl Experiment for ImdbSweep {
             if done.is_empty() {
                 continue;
             }
-            let x1 = done.iter().filter_map(|m| m.tag("seq_len").parse::<f64>().ok()).fold(10.0, f64::max);
+            let x1 = done.iter().filter_map(|m| m.number("seq_len")).fold(10.0, f64::max);
             let mut series = metric_vs(&done, "seq_len", "test_acc");
             // The bag-of-words reference: mean over seeds at each L.
             let bow: Vec<&Meta> = done.iter().filter(|m| m.tag("model") == "bow").collect();
@@ -103,7 +98,7 @@ impl Experiment for ImdbSweep {
             let refused: BTreeSet<i64> = ms
                 .iter()
                 .filter(|m| m.status == Status::Refused && m.tag("model") != "bow")
-                .filter_map(|m| m.tag("seq_len").parse().ok())
+                .filter_map(|m| m.number("seq_len").map(|l| l as i64))
                 .collect();
             let seeds = done.iter().map(|m| m.seed).collect::<BTreeSet<_>>().len();
             let what = match mode {
@@ -155,7 +150,7 @@ impl Experiment for ImdbSweep {
     }
 }
 
-/// The columns of sweep.csv the story reads.
+/// The columns of summary.csv the story reads.
 #[derive(Deserialize)]
 struct StoryRow {
     model: String,
@@ -168,11 +163,11 @@ struct StoryRow {
     grad_evidence_init: Option<f64>,
 }
 
-/// The story of the distance mode in one figure, from sweep.csv alone: test accuracy against L (mean ± std over
+/// The story of the distance mode in one figure, from summary.csv alone: test accuracy against L (mean ± std over
 /// seeds, with chance and the bag of words) beside the gradient that reaches the evidence tokens after training
 /// (log scale, mean over seeds; band: lowest to highest seed).
-pub fn story(sweep_csv: &Path, k: usize) -> Result<Figure> {
-    let rows: Vec<StoryRow> = read_csv(sweep_csv)?;
+pub fn story(summary_csv: &Path, k: usize) -> Result<Figure> {
+    let rows: Vec<StoryRow> = read_csv(summary_csv)?;
     let rows: Vec<&StoryRow> = rows.iter().filter(|r| r.mode == "distance").collect();
     let seeds = |m: &str| {
         let mut n: BTreeMap<i64, usize> = BTreeMap::new();

@@ -1,4 +1,5 @@
-//! `names`: surname → language with RNN, GRU and LSTM; `names predict` (see `rnnlab::experiments::names`).
+//! `names`: surname → language with RNN, GRU and LSTM (and `names-distance`); `names predict`
+//! (`rnnlab::experiments::names`).
 use clap::Subcommand;
 use rnnlab::experiments::names::{predict, Names, Prior};
 use std::path::PathBuf;
@@ -23,8 +24,7 @@ enum Cmd {
 }
 
 fn main() -> std::process::ExitCode {
-    let about = "Surname → language with RNN, GRU and LSTM (the PyTorch names tutorial, measured properly)";
-    rnnlab::sweep::binary_with(Names::default(), about, |Cmd::Predict { run, top, prior, names }, common| {
+    rnnlab::experiments::binary_with(Names, "names", |Cmd::Predict { run, top, prior, names }, common| {
         let device = common.setup()?;
         eprintln!("{}", prior.meaning());
         print!("{}", predict(&run, top, prior, &names, device)?);

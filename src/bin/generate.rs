@@ -34,8 +34,7 @@ enum Cmd {
 }
 
 fn main() -> std::process::ExitCode {
-    let about = "Character-level generation: names per language, and IMDB review text with perplexity";
-    rnnlab::sweep::binary_with(Generate::default(), about, |cmd, common| {
+    rnnlab::experiments::binary_with(Generate, "generate", |cmd, common| {
         let Cmd::Sample { run, language, start, temperature, top_k, greedy, count, seed } = cmd;
         let how = if greedy { Pick::Greedy } else { Pick::Sample { temperature, top_k } };
         let args = SampleArgs { language: &language, start: &start, how, count, seed };
