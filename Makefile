@@ -79,6 +79,33 @@ env: $(TORCH_STAMP) ## print the variables to call cargo directly (eval "$(make 
 build: $(TORCH_STAMP) ## build all binaries (release)
 	$(CARGO) build $(RELEASE) --bins
 
+# ---------------------------------------------------------------------------------------------------- test
+test: $(TORCH_STAMP) test-deps ## run the test suite (real data from TEST_DATA, default ../shared/data)
+	$(CARGO) fmt --check
+	RNNLAB_TEST_DATA=$(abspath $(TEST_DATA)) RNNLAB_CHROMIUM=$(CHROMIUM) $(CARGO) test $(RELEASE) -- --test-threads=2
+	@echo "==> the benchmark in quick mode (checks it works; numbers meaningless)"
+	$(BIN)/bench --quick --names $(TEST_DATA)/names --imdb $(TEST_DATA)/aclImdb_labeled.tar.gz --out target/bench-quick
+
+# Debian packages the tests use, installed when missing (needs root or sudo): chromium opens the report page;
+# slurm-wlm and munge run a single-node Slurm cluster for the job-array test; tmux is the terminal the
+# progress-bar test draws in.
+CHROMIUM ?= chromium
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+test-deps:
+	@missing=""; command -v $(CHROMIUM) >/dev/null || missing="$$missing chromium"; \
+	  test -x /usr/sbin/slurmctld || missing="$$missing slurm-wlm"; test -x /usr/sbin/munged || missing="$$missing munge"; \
+	  command -v tmux >/dev/null || missing="$$missing tmux"; \
+	  [ -z "$$missing" ] || { echo "==> installing Debian's$$missing (for the report-page, Slurm and terminal tests)"; \
+	    $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $$missing >/dev/null; } \
+	  || { echo "error: could not install$$missing with apt; install them, or set CHROMIUM=/path/to/chromium" >&2; exit 1; }
+
+lint: $(TORCH_STAMP) ## rustfmt and clippy, warnings as errors
+	$(CARGO) fmt --check
+	$(CARGO) clippy $(RELEASE) --all-targets -- -D warnings
+
+fmt: ## format the code
+	$(CARGO) fmt
+
 # ---------------------------------------------------------------------------------------------------- run
 # One line per experiment: the registry entry's binary runs configs/<target>.yaml (CONFIG= another) into
 # results/<target>/. $(call need,VAR,what) stops with a clear message when a data set is missing.

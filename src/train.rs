@@ -181,7 +181,7 @@ impl<'a> Loop<'a> {
         let mut pending: Vec<([Tensor; 4], f64)> = Vec::new();
         let mut sums = Sums::default();
         for (i, idx) in batches.iter().enumerate() {
-            pending.push(self.stepper.step(self.model, &self.data.train.batch(idx, self.device)));
+            pending.push(self.stepper.step(self.model, &self.data.train.batch(idx, self.device))?);
             self.step += 1;
             self.seqs += idx.len();
             if let Some(avg) = self.average.as_mut() {
@@ -364,7 +364,7 @@ impl Stepper {
 
     /// Trains on one batch. Returns, as device scalars (no host sync), `[loss × items, correct, gradient norm
     /// before clipping, after clipping]`, and the number of items.
-    pub fn step(&mut self, model: &dyn Objective, batch: &Batch) -> ([Tensor; 4], f64) {
+    pub fn step(&mut self, model: &dyn Objective, batch: &Batch) -> Result<([Tensor; 4], f64)> {
         self.step_timed(model, batch, &mut |_| {})
     }
 
@@ -374,11 +374,11 @@ impl Stepper {
         model: &dyn Objective,
         batch: &Batch,
         lap: &mut dyn FnMut(&'static str),
-    ) -> ([Tensor; 4], f64) {
+    ) -> Result<([Tensor; 4], f64)> {
         let s = model.stats(batch, true);
         lap(PHASES[0]);
         self.opt.zero_grad();
-        crate::model::backward(model, &s.loss);
+        crate::model::backward(model, &s.loss)?;
         lap(PHASES[1]);
         let (norm, clipped) = clip_grad_norm(&self.vars, self.clip);
         lap(PHASES[2]);
@@ -386,7 +386,7 @@ impl Stepper {
         lap(PHASES[3]);
         let n = s.count as f64;
         let d = |t: Tensor| t.to_kind(Kind::Double);
-        ([d(s.loss.detach()) * n, d(s.correct), d(norm), d(clipped)], n)
+        Ok(([d(s.loss.detach()) * n, d(s.correct), d(norm), d(clipped)], n))
     }
 }
 

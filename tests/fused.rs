@@ -70,7 +70,7 @@ fn fused_agrees_with_libtorch(groups: Option<usize>, max_b: u64, seed: u64) {
                         let fused = if imp == Impl::Fused { layers * dirs } else { 0 };
                         assert_eq!(r.tape.len() as i64, fused, "{cell} {imp:?}: calls on the fused tape");
                         let loss = (&out * &probe).sum(Kind::Double);
-                        backward_through(&[&r], &loss);
+                        backward_through(&[&r], &loss).unwrap();
                         assert!(r.tape.is_empty(), "the tape is consumed by backward");
                         let grads = r.weights.iter().flatten().map(|w| w.grad().copy()).collect();
                         (out.detach(), grads, x.grad().copy())
@@ -132,7 +132,7 @@ fn fused_state_path_carries_the_initial_state_gradient() {
                 r.imp = imp;
                 let (out, s) = r.forward_state(&x, Some(&state), true);
                 let loss = (&out * &p1).sum(Kind::Double) + (&s.h * &p2).sum(Kind::Double);
-                backward_through(&[&r], &loss);
+                backward_through(&[&r], &loss).unwrap();
                 let mut got: Vec<Tensor> = vec![out.detach(), s.h.detach(), x.grad().copy(), h0.grad().copy()];
                 got.extend(r.weights.iter().flatten().map(|w| w.grad().copy()));
                 results.push(got);
@@ -174,7 +174,7 @@ fn a_classifier_trains_the_same_with_either_implementation() {
             };
             let m = build(&vs.root(), &cfg, &shape);
             let s = m.objective().stats(&batch, true);
-            backward(m.objective(), &s.loss);
+            backward(m.objective(), &s.loss).unwrap();
             let mut vars: Vec<(String, Tensor)> = vs.variables().into_iter().collect();
             vars.sort_by(|a, b| a.0.cmp(&b.0));
             (s.loss.double_value(&[]), vars.iter().map(|(_, v)| v.grad().copy()).collect())
@@ -201,7 +201,7 @@ fn row_groups_give_the_same_bits_as_libtorchs_per_step_gemm() {
             rows::set_groups(Some(groups));
             zero(&vs, &[&x]);
             let out = r.forward(&x, None, true, Impl::Fused);
-            backward_through(&[&r], &(&out * &probe).sum(Kind::Double));
+            backward_through(&[&r], &(&out * &probe).sum(Kind::Double)).unwrap();
             let mut v = vec![out.detach(), x.grad().copy()];
             v.extend(r.weights.iter().flatten().map(|w| w.grad().copy()));
             v
@@ -214,4 +214,30 @@ fn row_groups_give_the_same_bits_as_libtorchs_per_step_gemm() {
         }
     }
     rows::set_groups(None);
+}
+
+#[test]
+fn a_panic_in_a_thread_of_the_recurrence_is_an_error_and_bad_buffers_are_refused() {
+    use rnnlab::model::fused::rows::{forward, in_groups, Dims, ForwardBuffers};
+    assert!(rows::available());
+    // A group that panics inside libtorch's OpenMP region: the others finish, the caller gets an error naming it,
+    // and the process goes on (a panic unwinding through the OpenMP runtime would abort it).
+    let done = std::sync::atomic::AtomicUsize::new(0);
+    let err = in_groups(64, 2, |r0, r1| {
+        if r0 > 0 {
+            panic!("boom in rows {r0}..{r1}");
+        }
+        done.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    })
+    .unwrap_err();
+    assert!(format!("{err:#}").contains("boom in rows 32..64"), "{err:#}");
+    assert_eq!(done.load(std::sync::atomic::Ordering::SeqCst), 1);
+    assert!(in_groups(64, 2, |_, _| {}).is_ok(), "the pool still works after a caught panic");
+    // Buffers that do not match the sizes are refused before any thread starts, naming the buffer.
+    let d = Dims { t: 3, b: 2, h: 4 };
+    let (gx, w_hh, b_hh) = (vec![0f32; 3 * 2 * 12], vec![0f32; 12 * 4], vec![0f32; 12]);
+    let (mut hs, mut saved) = (vec![0f32; 4 * 2 * 4 - 1], vec![0f32; 3 * 2 * 16]);
+    let buf = ForwardBuffers { gx: &gx, w_hh: &w_hh, b_hh: &b_hh, hs: &mut hs, saved: &mut saved };
+    let err = format!("{:#}", forward(CellKind::Gru, d, 2, buf).unwrap_err());
+    assert!(err.contains("hs holds 31 values, 32 expected"), "{err}");
 }

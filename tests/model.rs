@@ -1,11 +1,12 @@
-//! The recurrent layers: fused = unrolled, agreement with PyTorch, shapes, and the last-real-step readout.
+//! The recurrent layers: fused = libtorch = unrolled, agreement with PyTorch, shapes, and the last-real-step
+//! readout.
 use rnnlab::config::{CellKind, Impl, InitConfig, InputKind, ModelConfig};
 
 fn spec(cell: CellKind, hidden: i64, layers: i64, bidirectional: bool) -> ModelConfig {
     ModelConfig { cell, hidden, layers, bidirectional, ..Default::default() }
 }
 use rnnlab::data::{Batch, Example, Pad, Spans, Split};
-use rnnlab::model::{Classifier, Recurrent};
+use rnnlab::model::{backward_through, Classifier, Recurrent};
 use serde::Deserialize;
 use std::collections::HashMap;
 use tch::{nn, Device, Kind, Tensor};
@@ -26,14 +27,15 @@ fn run(vs: &nn::VarStore, r: &Recurrent, x: &Tensor, s: &Spans, probe: &Tensor, 
             let _ = g.zero_();
         }
     }
-    let out = r.forward(x, Some(s), false, imp);
-    (&out * probe).sum(Kind::Double).backward();
+    // Training mode (the configs have no dropout), so that the fused path records its calls for the backward.
+    let out = r.forward(x, Some(s), true, imp);
+    backward_through(&[r], &(&out * probe).sum(Kind::Double)).unwrap();
     let grads = r.weights.iter().flatten().map(|w| w.grad().copy()).collect();
     (out.detach(), grads)
 }
 
 #[test]
-fn fused_equals_unrolled_for_every_cell_and_shape() {
+fn fused_libtorch_and_unrolled_agree_for_every_cell_and_shape() {
     for kind in [Kind::Float, Kind::Double] {
         let tol = if kind == Kind::Float { 1e-5 } else { 1e-11 };
         for cell in CellKind::ALL {
@@ -48,15 +50,18 @@ fn fused_equals_unrolled_for_every_cell_and_shape() {
                 let s = spans(&[7, 4, 1]);
                 let dirs = if bi { 2 } else { 1 };
                 let probe = Tensor::randn([3, 7, 6 * dirs], (kind, Device::Cpu));
-                let (of, gf) = run(&vs, &r, &x, &s, &probe, Impl::Libtorch);
+                // The unrolled textbook loop is the reference; libtorch's kernels and the fused path must agree.
                 let (ou, gu) = run(&vs, &r, &x, &s, &probe, Impl::Unrolled);
-                assert_eq!(of.size(), vec![3, 7, 6 * dirs]);
-                let d = max_abs(&of, &ou);
-                assert!(d < tol, "{cell} layers={layers} bi={bi} {kind:?}: outputs differ by {d}");
-                assert_eq!(gf.len(), (4 * layers * dirs) as usize);
-                for (i, (a, b)) in gf.iter().zip(&gu).enumerate() {
-                    let d = max_abs(a, b);
-                    assert!(d < tol, "{cell} layers={layers} bi={bi} {kind:?}: gradient of weight {i} differs by {d}");
+                assert_eq!(ou.size(), vec![3, 7, 6 * dirs]);
+                assert_eq!(gu.len(), (4 * layers * dirs) as usize);
+                for imp in [Impl::Libtorch, Impl::Fused] {
+                    let (o, g) = run(&vs, &r, &x, &s, &probe, imp);
+                    let what = format!("{cell} {imp:?} layers={layers} bi={bi} {kind:?}");
+                    assert!(max_abs(&o, &ou) < tol, "{what}: outputs differ by {}", max_abs(&o, &ou));
+                    for (i, (a, b)) in g.iter().zip(&gu).enumerate() {
+                        let d = max_abs(a, b);
+                        assert!(d < tol, "{what}: gradient of weight {i} differs from the unrolled loop by {d}");
+                    }
                 }
             }
         }
@@ -123,14 +128,15 @@ fn outputs_and_gradients_equal_pytorch() {
             .lt_tensor(&lens.unsqueeze(1))
             .to_kind(Kind::Double)
             .unsqueeze(2);
-        for imp in [Impl::Libtorch, Impl::Unrolled] {
+        // Every implementation, the default fused path first (training mode: it records its calls for backward).
+        for imp in [Impl::Fused, Impl::Libtorch, Impl::Unrolled] {
             for v in vs.trainable_variables() {
                 let mut g = v.grad();
                 if g.defined() {
                     let _ = g.zero_();
                 }
             }
-            let out = r.forward(&x, Some(&spans(&c.lengths)), false, imp) * &mask;
+            let out = r.forward(&x, Some(&spans(&c.lengths)), true, imp) * &mask;
             let d = max_abs(&out, &c.output.tensor());
             assert!(d < 1e-10, "{} {} {imp:?}: output differs from PyTorch by {d}", c.cell, c.name);
             // PyTorch's h_n of the last layer = our output at the last real step (forward) and at step 0 (backward).
@@ -146,7 +152,7 @@ fn outputs_and_gradients_equal_pytorch() {
                 let bwd = out.narrow(2, h, h).select(1, 0);
                 assert!(max_abs(&bwd, &hn.get(top + 1)) < 1e-10, "{} {}: backward step 0 != h_n", c.cell, c.name);
             }
-            (out * c.probe.tensor()).sum(Kind::Double).backward();
+            backward_through(&[&r], &(out * c.probe.tensor()).sum(Kind::Double)).unwrap();
             for (name, g) in &c.grads {
                 let d = max_abs(&vars[&format!("rnn.{name}")].grad(), &g.tensor());
                 assert!(d < 1e-10, "{} {} {imp:?}: gradient of {name} differs from PyTorch by {d}", c.cell, c.name);

@@ -328,7 +328,7 @@ fn measure(
         let t = Instant::now();
         let mut pending = Vec::new();
         for (i, b) in timed.iter().enumerate() {
-            pending.push(stepper.step(wrapped, b).0[0].shallow_clone());
+            pending.push(stepper.step(wrapped, b)?.0[0].shallow_clone());
             // One host sync every 20 steps, as the training loop does.
             if i % 20 == 19 || i + 1 == timed.len() {
                 let _ = Tensor::stack(&pending, 0).sum(Kind::Double).double_value(&[]);
@@ -412,7 +412,7 @@ fn profile(
         };
         let b = data.train.batch(idx, Device::Cpu);
         lap("build batch");
-        let (stats, _) = stepper.step_timed(model.objective(), &b, &mut lap);
+        let (stats, _) = stepper.step_timed(model.objective(), &b, &mut lap)?;
         let _ = stats[0].double_value(&[]);
         lap("read loss (sync)");
     }

@@ -7,12 +7,12 @@ pub mod classifier;
 pub mod fused;
 pub mod lm;
 pub mod recurrent;
-pub mod rows;
 pub mod seq2seq;
 pub mod tagger;
 
 pub use bow::BagOfWords;
 pub use classifier::Classifier;
+pub use fused::rows;
 pub use lm::LanguageModel;
 pub use recurrent::{Recurrent, State};
 pub use seq2seq::Seq2Seq;
@@ -46,16 +46,14 @@ pub trait Objective {
 
 /// Gradients of `loss` (from a training [`Objective::stats`]) into the model's variables: autograd, then the
 /// hand-written backward pass of every recurrent stack's fused calls, the last stack first.
-pub fn backward(model: &dyn Objective, loss: &Tensor) {
-    backward_through(&model.recurrent(), loss);
+pub fn backward(model: &dyn Objective, loss: &Tensor) -> anyhow::Result<()> {
+    backward_through(&model.recurrent(), loss)
 }
 
 /// [`backward`] for recurrent stacks on their own (`stacks` in the order the forward pass ran them).
-pub fn backward_through(stacks: &[&Recurrent], loss: &Tensor) {
+pub fn backward_through(stacks: &[&Recurrent], loss: &Tensor) -> anyhow::Result<()> {
     loss.backward();
-    for r in stacks.iter().rev() {
-        r.tape.backward();
-    }
+    stacks.iter().rev().try_for_each(|r| r.tape.backward())
 }
 
 /// Cross-entropy (with class weights: Σ w_y · loss / Σ w_y) and the number of right argmax predictions of

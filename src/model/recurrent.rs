@@ -7,7 +7,7 @@
 //! Variable lengths without packing: each sequence occupies a span `[start, start + len)` of the padded batch.
 //! The forward direction reads it left to right (post-padding comes after the readout); the backward direction
 //! runs on a copy whose spans are reversed in place, so it also starts at the sequence's real last token.
-use super::fused::{self, Tape};
+use super::fused::{self, Layer, Tape};
 use crate::config::{CellKind, Impl, ModelConfig};
 use crate::data::Spans;
 use tch::{nn, Tensor};
@@ -121,7 +121,7 @@ impl Recurrent {
                 let xin = if d == 0 { input.shallow_clone() } else { flip(&input) };
                 let (out, hs) = match imp {
                     Impl::Fused if fused::covers(self.cell, &xin) => {
-                        (self.tape.forward(self.cell, &xin, None, w, train, l).0, Vec::new())
+                        (self.fused(l, w, &xin, None, train).0, Vec::new())
                     }
                     Impl::Fused | Impl::Libtorch => (self.libtorch(&xin, w, None, train).0, Vec::new()),
                     Impl::Unrolled => self.unrolled(&xin, w),
@@ -149,7 +149,7 @@ impl Recurrent {
             }
             let s0 = state.map(|s| (s.h.get(l as i64), s.c.as_ref().map(|c| c.get(l as i64))));
             let (out, h, c) = if self.imp == Impl::Fused && fused::covers(self.cell, &input) {
-                let (out, h) = self.tape.forward(self.cell, &input, s0.as_ref().map(|s| &s.0), w, train, l);
+                let (out, h) = self.fused(l, w, &input, s0.as_ref().map(|s| &s.0), train);
                 (out, h, None)
             } else {
                 self.libtorch(&input, w, s0, train)
@@ -188,6 +188,14 @@ impl Recurrent {
         }
         let c = (!cs.is_empty()).then(|| Tensor::stack(&cs, 0));
         (input, State { h: Tensor::stack(&hs, 0), c })
+    }
+
+    /// One layer, one direction, through the fused kernels (recorded on the tape when training). Returns
+    /// (output, h_T). A kernel error (caught in its threads) panics here, outside them: the run that hit it ends
+    /// as failed.
+    fn fused(&self, layer: usize, w: &[Tensor; 4], x: &Tensor, h0: Option<&Tensor>, train: bool) -> (Tensor, Tensor) {
+        let l = Layer { cell: self.cell, w, group: layer };
+        self.tape.forward(l, x, h0, train).unwrap_or_else(|e| panic!("{e:#}"))
     }
 
     /// One layer, one direction, through libtorch's kernel. Returns (output, h_T, c_T).

@@ -1,6 +1,8 @@
 //! [`Heatmap`]: a matrix with labelled rows and columns, a colour scale and a colour bar.
 use super::{font, lg, save_both, tick, Canvas, DrawResult};
 use anyhow::Result;
+use plotters::coord::ranged1d::SegmentedCoord;
+use plotters::coord::types::RangedCoordi32;
 use plotters::coord::Shift;
 use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
@@ -88,6 +90,17 @@ pub(super) fn draw_heatmap<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, h:
         .y_label_style(font(13.0))
         .axis_desc_style(font(16.0))
         .draw()?;
+    draw_cells(&mut chart, h, norm)?;
+    draw_colour_bar(&bar, h.log, (lo, hi), &h.bar_label)
+}
+
+/// The coloured cells (row 0 at the top), with their values written in them when `annotate`.
+fn draw_cells<DB: DrawingBackend>(
+    chart: &mut ChartContext<DB, Cartesian2d<SegmentedCoord<RangedCoordi32>, SegmentedCoord<RangedCoordi32>>>,
+    h: &Heatmap,
+    norm: impl Fn(f64) -> f64,
+) -> DrawResult<DB> {
+    let rows = h.values.len();
     for (r, row) in h.values.iter().enumerate() {
         let y = (rows - 1 - r) as i32;
         for (c, &v) in row.iter().enumerate() {
@@ -107,20 +120,28 @@ pub(super) fn draw_heatmap<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, h:
             }
         }
     }
-    // Colour bar.
-    let mut cb = ChartBuilder::on(&bar)
+    Ok(())
+}
+
+/// The colour scale from `lo` to `hi` (log10 values when `log`), labelled `label`.
+fn draw_colour_bar<DB: DrawingBackend>(
+    bar: &DrawingArea<DB, Shift>,
+    log: bool,
+    (lo, hi): (f64, f64),
+    label: &str,
+) -> DrawResult<DB> {
+    let mut cb = ChartBuilder::on(bar)
         .margin_top(30)
         .margin_bottom(80)
         .margin_right(10)
         .y_label_area_size(70)
         .build_cartesian_2d(0f64..1.0, lo..hi)?;
-    let log = h.log;
     let fb = move |v: &f64| tick(*v, log);
     cb.configure_mesh()
         .disable_mesh()
         .disable_x_axis()
         .y_label_formatter(&fb)
-        .y_desc(&h.bar_label)
+        .y_desc(label)
         .axis_desc_style(font(14.0))
         .label_style(font(12.0))
         .draw()?;

@@ -273,6 +273,16 @@ impl Meta {
     }
 }
 
+/// Records a run that stopped without finishing its own meta (it panicked) as failed, with `message`; nothing
+/// when the folder has no meta.
+pub fn mark_failed(run_dir: &Path, message: &str) -> Result<()> {
+    let Ok(mut meta) = read_meta(run_dir) else { return Ok(()) };
+    meta.status = Status::Failed;
+    meta.message = Some(message.to_string());
+    meta.finished = Some(now());
+    write_atomic(&run_dir.join("meta.yaml"), serde_yaml::to_string(&meta)?.as_bytes())
+}
+
 /// The config a run saved (`config.yaml`), typed.
 pub fn read_config<T: serde::de::DeserializeOwned>(root: &Path, m: &Meta) -> Result<T> {
     let p = m.dir(root).join("config.yaml");

@@ -215,9 +215,9 @@ pub fn binary_with<E: Experiment, C: clap::Subcommand>(
         let d = entry(registry, name)?;
         let others: Vec<&str> =
             registry.iter().filter(|o| o.binary == d.binary && o.name != d.name).map(|o| o.name).collect();
-        let mut about = format!("{}: {} Expected ({}): {}", d.title, d.question, d.measured_by, d.expected);
-        if !others.is_empty() {
-            about += &format!(" Also runs {} (--config configs/<name>.yaml).", others.join(", "));
+        let mut about = format!("{} — {}\n\nExpected ({}): {}.", d.title, d.question, d.measured_by, d.expected);
+        for o in &others {
+            about += &format!("\nAlso runs {o}: --config configs/{o}.yaml (make {o}).");
         }
         let matches = Cli::<C>::command().about(about).get_matches();
         let cli = Cli::<C>::from_arg_matches(&matches)?;

@@ -40,7 +40,7 @@ pub fn run<E: Experiment>(
             }
             let who = std::env::var(WORKER).map_or(String::new(), |w| format!(" (worker {w})"));
             crate::progress::say!("[{}/{}] {}{who}", k + 1, mine.len(), p.name);
-            if let Err(err) = run_point(e, p, root, d.name, opts) {
+            if let Err(err) = run_guarded(e, p, root, d.name, opts) {
                 crate::progress::say!("error: {}: {err:#}", p.name);
                 failed += 1;
             }
@@ -135,6 +135,22 @@ pub fn run_point<E: Experiment>(e: &E, p: &Point<Cfg<E>>, root: &Path, name: &st
     e.after(cfg, t)?;
     run.save_meta()?;
     Ok(run.meta)
+}
+
+/// [`run_point`], with a panic inside the run (a libtorch error, a bug) turned into a failed run: its meta says
+/// so with the message, and the sweep goes on.
+fn run_guarded<E: Experiment>(e: &E, p: &Point<Cfg<E>>, root: &Path, name: &str, opts: &RunOptions) -> Result<Meta> {
+    let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| run_point(e, p, root, name, opts)));
+    r.unwrap_or_else(|panic| {
+        let what = panic
+            .downcast_ref::<String>()
+            .cloned()
+            .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
+            .unwrap_or_else(|| "a panic without a message".into());
+        let message = format!("the run panicked: {what}");
+        crate::results::mark_failed(&root.join(name).join(&p.name), &message)?;
+        bail!(message)
+    })
 }
 
 /// The run's folder, with its tags: the swept values, the experiment's own and the model.

@@ -1,0 +1,422 @@
+//! The recurrences of the fused path split over the rows of the batch, one group of rows per thread.
+//!
+//! The rows of a batch never interact in a recurrent layer, so each thread can carry its own rows through every
+//! step with its own single-threaded GEMMs: no step waits on another thread. One libtorch GEMM of a `[64, 128]`
+//! state runs at about the same speed on one thread as on two (the second thread mostly waits), so splitting the
+//! rows is what puts the second core to work; the groups run on libtorch's own OpenMP pool. The GEMMs are BLAS's
+//! `sgemm_`/`dgemm_`, called directly (also with one thread: no per-step dispatch through libtorch); they are
+//! looked up at run time in the loaded libtorch together with MKL's `MKL_Set_Num_Threads_Local` (which keeps each
+//! call on its own thread). Where either is missing (a libtorch built without MKL) this path is off and the
+//! per-step libtorch GEMM is used. MKL gives every row the same bits whatever the group sizes (tested), so the
+//! split changes no result.
+use super::gates::{self, Backward, Forward, Real};
+use crate::config::CellKind;
+use anyhow::{bail, ensure, Result};
+use std::ffi::{c_char, c_int, c_void, CStr};
+use std::sync::{Mutex, OnceLock};
+
+/// Fortran BLAS `?gemm_`: C = alpha op(A) op(B) + beta C, column-major, every argument by reference.
+type GemmFn<R> = unsafe extern "C" fn(
+    *const c_char,
+    *const c_char,
+    *const c_int,
+    *const c_int,
+    *const c_int,
+    *const R,
+    *const R,
+    *const c_int,
+    *const R,
+    *const c_int,
+    *const R,
+    *mut R,
+    *const c_int,
+);
+
+pub struct Blas {
+    sgemm: GemmFn<f32>,
+    dgemm: GemmFn<f64>,
+    /// `MKL_Set_Num_Threads_Local(n)`: threads for BLAS calls from this thread (0: back to the global setting).
+    /// The C entry point; the lower-case `mkl_set_num_threads_local` symbol is the Fortran one (by reference).
+    set_local: unsafe extern "C" fn(c_int) -> c_int,
+}
+
+extern "C" {
+    fn dlsym(handle: *mut c_void, symbol: *const c_char) -> *mut c_void;
+}
+
+/// A symbol of the loaded libraries (glibc's RTLD_DEFAULT is the null handle).
+fn symbol(name: &CStr) -> Option<*mut c_void> {
+    // SAFETY: dlsym only reads the NUL-terminated name.
+    let p = unsafe { dlsym(std::ptr::null_mut(), name.as_ptr()) };
+    (!p.is_null()).then_some(p)
+}
+
+/// The BLAS entry points, when the loaded libtorch exports them and they compute a known product correctly (an
+/// ILP64 build would misread the 32-bit sizes: then the path stays off).
+fn blas() -> Option<&'static Blas> {
+    static BLAS: OnceLock<Option<Blas>> = OnceLock::new();
+    BLAS.get_or_init(|| {
+        let (s, d, l) = (symbol(c"sgemm_")?, symbol(c"dgemm_")?, symbol(c"MKL_Set_Num_Threads_Local")?);
+        // SAFETY: the symbols have these C signatures in every LP64 BLAS and in MKL.
+        let blas = unsafe {
+            Blas {
+                sgemm: std::mem::transmute::<*mut c_void, GemmFn<f32>>(s),
+                dgemm: std::mem::transmute::<*mut c_void, GemmFn<f64>>(d),
+                set_local: std::mem::transmute::<*mut c_void, unsafe extern "C" fn(c_int) -> c_int>(l),
+            }
+        };
+        // [[1, 2], [3, 4]] · [[5, 6], [7, 8]] = [[19, 22], [43, 50]] (row-major, through the column-major call).
+        let (a, b, mut c) = ([1.0f64, 2.0, 3.0, 4.0], [5.0f64, 6.0, 7.0, 8.0], [0.0f64; 4]);
+        // SAFETY: 2×2 matrices, leading dimension 2.
+        let p = RowProduct {
+            w_transposed: false,
+            m: 2,
+            n: 2,
+            k: 2,
+            a: a.as_ptr(),
+            w: b.as_ptr(),
+            beta: 0.0,
+            c: c.as_mut_ptr(),
+        };
+        unsafe { gemm_rows(&blas, p) };
+        (c == [19.0, 22.0, 43.0, 50.0]).then_some(blas)
+    })
+    .as_ref()
+}
+
+/// A float the row path computes in.
+pub trait Gemm: Real + Send + Sync {
+    /// # Safety
+    /// The pointers must address matrices of the given shapes.
+    unsafe fn call(blas: &Blas, args: GemmArgs<Self>);
+}
+
+/// The arguments of one column-major `?gemm_` call.
+pub struct GemmArgs<R> {
+    ta: c_char,
+    tb: c_char,
+    m: c_int,
+    n: c_int,
+    k: c_int,
+    a: *const R,
+    lda: c_int,
+    b: *const R,
+    ldb: c_int,
+    beta: R,
+    c: *mut R,
+    ldc: c_int,
+}
+
+macro_rules! gemm_impl {
+    ($t:ty, $f:ident) => {
+        impl Gemm for $t {
+            unsafe fn call(blas: &Blas, g: GemmArgs<$t>) {
+                let one: $t = 1.0;
+                (blas.$f)(&g.ta, &g.tb, &g.m, &g.n, &g.k, &one, g.a, &g.lda, g.b, &g.ldb, &g.beta, g.c, &g.ldc)
+            }
+        }
+    };
+}
+gemm_impl!(f32, sgemm);
+gemm_impl!(f64, dgemm);
+
+/// Row-major `C[m, n] = A[m, k] · B + beta C`, where B is `W[n, k]` transposed (`w_transposed`, the forward's
+/// `h · W_hhᵀ`) or `W[k, n]` as it is (the backward's `dgh · W_hh`). All leading dimensions are the row lengths.
+struct RowProduct<R> {
+    w_transposed: bool,
+    m: usize,
+    n: usize,
+    k: usize,
+    a: *const R,
+    w: *const R,
+    beta: R,
+    c: *mut R,
+}
+
+/// Computes `p` with BLAS.
+///
+/// # Safety
+/// The pointers must address matrices of `p`'s shapes.
+unsafe fn gemm_rows<R: Gemm>(blas: &Blas, p: RowProduct<R>) {
+    // Row-major C is column-major Cᵀ = Bᵀ Aᵀ: W (or its transpose) first, A second.
+    let (m, n, k) = (p.m as c_int, p.n as c_int, p.k as c_int);
+    let (ta, lda) = if p.w_transposed { (b'T' as c_char, k) } else { (b'N' as c_char, n) };
+    let (a, b, beta, c) = (p.w, p.a, p.beta, p.c);
+    R::call(blas, GemmArgs { ta, tb: b'N' as c_char, m: n, n: m, k, a, lda, b, ldb: k, beta, c, ldc: n });
+}
+
+/// Raw pointers handed to the threads of one call; each thread touches only its own rows.
+#[derive(Clone, Copy)]
+struct Ptr<R>(*mut R);
+// SAFETY: the threads of one call write disjoint rows and the call outlives them (scoped threads).
+unsafe impl<R> Send for Ptr<R> {}
+unsafe impl<R> Sync for Ptr<R> {}
+
+impl<R> Ptr<R> {
+    /// The pointer (a method, so that closures capture the `Send` wrapper, not its field).
+    fn get(self) -> *mut R {
+        self.0
+    }
+}
+
+thread_local! {
+    static GROUPS: std::cell::Cell<Option<usize>> = const { std::cell::Cell::new(None) };
+}
+
+/// Overrides, on this thread, how many row groups [`split`] makes: `Some(0)` turns the row path off (libtorch's
+/// GEMM at every step), None chooses by the thread count. For tests and benchmarks.
+pub fn set_groups(n: Option<usize>) {
+    GROUPS.with(|g| g.set(n));
+}
+
+/// How many groups of rows (at least 16 each, at most one per thread) the recurrence of a batch of `b` runs in,
+/// or None when the row path is off or there is no BLAS to call.
+pub(super) fn split(b: usize, threads: usize) -> Option<usize> {
+    blas()?;
+    match GROUPS.with(|g| g.get()) {
+        Some(0) => None,
+        Some(n) => Some(n.min(b.max(1))),
+        None => Some(threads.min(b / 16).max(1)),
+    }
+}
+
+/// Whether the row path can run here (the loaded libtorch exports MKL's BLAS).
+pub fn available() -> bool {
+    blas().is_some()
+}
+
+/// The row ranges of `n` groups of a batch of `b`.
+fn groups(b: usize, n: usize) -> Vec<(usize, usize)> {
+    (0..n).map(|i| (i * b / n, (i + 1) * b / n)).collect()
+}
+
+/// libgomp's entry points: the OpenMP thread pool libtorch itself runs on. Its idle threads spin for a while
+/// after each libtorch call; threads of our own would compete with them for the cores, a parallel region of
+/// that pool puts them to work instead.
+struct Omp {
+    /// `GOMP_parallel(fn, data, num_threads, flags)`: what `#pragma omp parallel` compiles to.
+    parallel: unsafe extern "C" fn(extern "C" fn(*mut c_void), *mut c_void, u32, u32),
+    thread_num: unsafe extern "C" fn() -> c_int,
+    num_threads: unsafe extern "C" fn() -> c_int,
+}
+
+fn omp() -> Option<&'static Omp> {
+    static OMP: OnceLock<Option<Omp>> = OnceLock::new();
+    OMP.get_or_init(|| {
+        let (p, t, n) = (symbol(c"GOMP_parallel")?, symbol(c"omp_get_thread_num")?, symbol(c"omp_get_num_threads")?);
+        type Parallel = unsafe extern "C" fn(extern "C" fn(*mut c_void), *mut c_void, u32, u32);
+        // SAFETY: libgomp's ABI (GCC's code for `#pragma omp parallel` calls exactly this).
+        unsafe {
+            Some(Omp {
+                parallel: std::mem::transmute::<*mut c_void, Parallel>(p),
+                thread_num: std::mem::transmute::<*mut c_void, unsafe extern "C" fn() -> c_int>(t),
+                num_threads: std::mem::transmute::<*mut c_void, unsafe extern "C" fn() -> c_int>(n),
+            })
+        }
+    })
+    .as_ref()
+}
+
+/// Runs `f(r0, r1)` for every group of rows, each on its own thread with single-threaded BLAS calls: on
+/// libtorch's OpenMP pool when libgomp is loaded, else on scoped threads. A panic in a group (which must not
+/// unwind through the OpenMP runtime) is caught there and returned as an error once every group has ended.
+pub fn in_groups(b: usize, n: usize, f: impl Fn(usize, usize) + Sync) -> Result<()> {
+    let blas = blas().expect("split() checked for BLAS");
+    let gs = groups(b, n);
+    let failed: Mutex<Option<String>> = Mutex::new(None);
+    let run = |i: usize| {
+        // SAFETY: plain calls into MKL's thread-local setting.
+        let before = unsafe { (blas.set_local)(1) };
+        let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(gs[i].0, gs[i].1)));
+        unsafe { (blas.set_local)(before) };
+        if let Err(p) = r {
+            let what = p.downcast_ref::<&str>().map(|s| s.to_string()).or_else(|| p.downcast_ref::<String>().cloned());
+            let mut slot = failed.lock().unwrap_or_else(|e| e.into_inner());
+            slot.get_or_insert(format!("rows {}..{}: {}", gs[i].0, gs[i].1, what.unwrap_or_default()));
+        }
+    };
+    match (n, omp()) {
+        (1, _) => run(0),
+        (_, None) => std::thread::scope(|s| {
+            for i in 1..n {
+                s.spawn(move || run(i));
+            }
+            run(0);
+        }),
+        (_, Some(omp)) => {
+            struct Team<'a> {
+                run: &'a (dyn Fn(usize) + Sync),
+                omp: &'static Omp,
+                groups: usize,
+            }
+            extern "C" fn body(data: *mut c_void) {
+                // SAFETY: `data` is the Team below, alive until GOMP_parallel returns.
+                let team = unsafe { &*(data as *const Team) };
+                let (id, size) =
+                    unsafe { ((team.omp.thread_num)() as usize, (team.omp.num_threads)().max(1) as usize) };
+                // The pool may give fewer threads than asked for: each takes every size-th group.
+                for i in (id..team.groups).step_by(size) {
+                    (team.run)(i);
+                }
+            }
+            let team = Team { run: &run, omp, groups: n };
+            // SAFETY: `body` only reads the Team, which outlives the parallel region; `run` never unwinds.
+            unsafe { (omp.parallel)(body, &team as *const Team as *mut c_void, n as u32, 0) };
+        }
+    }
+    match failed.into_inner().unwrap_or_else(|e| e.into_inner()) {
+        Some(what) => bail!("the fused recurrence failed in a thread ({what})"),
+        None => Ok(()),
+    }
+}
+
+/// The sizes of one fused call: steps, batch rows, hidden units.
+#[derive(Clone, Copy, Debug)]
+pub struct Dims {
+    pub t: usize,
+    pub b: usize,
+    pub h: usize,
+}
+
+/// What the forward recurrence reads and writes: `gx` `[T, B, G]` (input projections with b_ih), `w_hh`
+/// `[G, H]`, `b_hh` `[G]`, `hs` `[T + 1, B, H]` (h_0 filled in), `saved` `[T, B, S]` ([`gates::saved_width`]).
+pub struct ForwardBuffers<'a, R> {
+    pub gx: &'a [R],
+    pub w_hh: &'a [R],
+    pub b_hh: &'a [R],
+    pub hs: &'a mut [R],
+    pub saved: &'a mut [R],
+}
+
+/// What the backward chain reads and writes: `dout` `[T, B, H]` (∂L/∂outputs), `hs` and `saved` as the forward
+/// left them, `w_hh`; written: `dgx` `[T, B, G]`, `dgh` (GRU: `[T, B, G]`; the RNN's equals `dgx`), `dh0` `[B, H]`.
+pub struct BackwardBuffers<'a, R> {
+    pub dout: &'a [R],
+    pub hs: &'a [R],
+    pub saved: &'a [R],
+    pub w_hh: &'a [R],
+    pub dgx: &'a mut [R],
+    pub dgh: Option<&'a mut [R]>,
+    pub dh0: &'a mut [R],
+}
+
+fn check_len(name: &str, got: usize, want: usize, d: Dims) -> Result<()> {
+    ensure!(got == want, "fused recurrence: {name} holds {got} values, {want} expected for {d:?}");
+    Ok(())
+}
+
+impl<R> ForwardBuffers<'_, R> {
+    fn check(&self, cell: CellKind, d: Dims) -> Result<()> {
+        let g = cell.gates() as usize * d.h;
+        check_len("gx", self.gx.len(), d.t * d.b * g, d)?;
+        check_len("w_hh", self.w_hh.len(), g * d.h, d)?;
+        check_len("b_hh", self.b_hh.len(), g, d)?;
+        check_len("hs", self.hs.len(), (d.t + 1) * d.b * d.h, d)?;
+        check_len("saved", self.saved.len(), d.t * d.b * gates::saved_width(cell, d.h), d)
+    }
+}
+
+impl<R> BackwardBuffers<'_, R> {
+    fn check(&self, cell: CellKind, d: Dims) -> Result<()> {
+        let g = cell.gates() as usize * d.h;
+        check_len("dout", self.dout.len(), d.t * d.b * d.h, d)?;
+        check_len("hs", self.hs.len(), (d.t + 1) * d.b * d.h, d)?;
+        check_len("saved", self.saved.len(), d.t * d.b * gates::saved_width(cell, d.h), d)?;
+        check_len("w_hh", self.w_hh.len(), g * d.h, d)?;
+        check_len("dgx", self.dgx.len(), d.t * d.b * g, d)?;
+        check_len("dh0", self.dh0.len(), d.b * d.h, d)?;
+        match (&self.dgh, cell) {
+            (Some(dgh), CellKind::Gru) => check_len("dgh", dgh.len(), d.t * d.b * g, d),
+            (None, CellKind::Rnn) => Ok(()),
+            _ => bail!("fused recurrence: a separate dgh is for the GRU only"),
+        }
+    }
+}
+
+/// The forward recurrence of `cell` over `n` groups of rows (see [`ForwardBuffers`]); the sizes are checked
+/// against `d` before any thread starts.
+pub fn forward<R: Gemm>(cell: CellKind, d: Dims, n: usize, buf: ForwardBuffers<R>) -> Result<()> {
+    buf.check(cell, d)?;
+    let blas = blas().expect("split() checked for BLAS");
+    let (b, h, g, sw) = (d.b, d.h, buf.b_hh.len(), gates::saved_width(cell, d.h));
+    let (gx, w_hh, b_hh) = (buf.gx, buf.w_hh, buf.b_hh);
+    let (hs, saved) = (Ptr(buf.hs.as_mut_ptr()), Ptr(buf.saved.as_mut_ptr()));
+    in_groups(b, n, |r0, r1| {
+        let m = r1 - r0;
+        let mut gh = vec![R::default(); m * g];
+        for t in 0..d.t {
+            for row in gh.chunks_mut(g) {
+                row.copy_from_slice(b_hh);
+            }
+            // SAFETY: the lengths were checked; rows r0..r1 of steps t and t + 1 belong to this group alone.
+            unsafe {
+                let prev = hs.get().add((t * b + r0) * h);
+                let (w, c) = (w_hh.as_ptr(), gh.as_mut_ptr());
+                gemm_rows(blas, RowProduct { w_transposed: true, m, n: g, k: h, a: prev, w, beta: R::ONE, c });
+                gates::forward(
+                    cell,
+                    Forward {
+                        gx: &gx[(t * b + r0) * g..(t * b + r1) * g],
+                        gh: &gh,
+                        prev: std::slice::from_raw_parts(prev, m * h),
+                        next: std::slice::from_raw_parts_mut(hs.get().add(((t + 1) * b + r0) * h), m * h),
+                        saved: std::slice::from_raw_parts_mut(saved.get().add((t * b + r0) * sw), m * sw),
+                        h,
+                    },
+                );
+            }
+        }
+    })
+}
+
+/// The backward chain of `cell` over `n` groups of rows (see [`BackwardBuffers`]): per step the gates' gradients
+/// and ∂L/∂h_{t−1} = the direct path + the gates' path through W_hh; the sizes are checked against `d` first.
+pub fn backward<R: Gemm>(cell: CellKind, d: Dims, n: usize, buf: BackwardBuffers<R>) -> Result<()> {
+    buf.check(cell, d)?;
+    let blas = blas().expect("split() checked for BLAS");
+    let (b, h, g, sw) = (d.b, d.h, cell.gates() as usize * d.h, gates::saved_width(cell, d.h));
+    let (dout, hs, saved, w_hh) = (buf.dout, buf.hs, buf.saved, buf.w_hh);
+    let dgx = Ptr(buf.dgx.as_mut_ptr());
+    let dgh = buf.dgh.map(|s| Ptr(s.as_mut_ptr()));
+    let dh0 = Ptr(buf.dh0.as_mut_ptr());
+    in_groups(b, n, |r0, r1| {
+        let m = r1 - r0;
+        // ∂L/∂h_t from the steps after t (zero after the last step) and the direct part of ∂L/∂h_{t−1}.
+        let (mut dh_next, mut carry) = (vec![R::default(); m * h], vec![R::default(); m * h]);
+        for t in (0..d.t).rev() {
+            let rows_h = (t * b + r0) * h..(t * b + r1) * h;
+            let next_h = ((t + 1) * b + r0) * h..((t + 1) * b + r1) * h;
+            // SAFETY: the lengths were checked; rows r0..r1 of step t belong to this group alone.
+            unsafe {
+                let dgx_t = std::slice::from_raw_parts_mut(dgx.get().add((t * b + r0) * g), m * g);
+                let dgh_t = dgh.map(|p| std::slice::from_raw_parts_mut(p.get().add((t * b + r0) * g), m * g));
+                let hidden_side = dgh_t.as_ref().map_or(dgx_t.as_ptr(), |s| s.as_ptr());
+                let has_carry = dgh_t.is_some();
+                gates::backward(
+                    cell,
+                    Backward {
+                        dout: &dout[rows_h.clone()],
+                        dh_next: &dh_next,
+                        saved: &saved[(t * b + r0) * sw..(t * b + r1) * sw],
+                        prev: &hs[rows_h],
+                        out: &hs[next_h],
+                        dgx: dgx_t,
+                        hidden: dgh_t.map(|s| (s, carry.as_mut_slice())),
+                        h,
+                    },
+                );
+                // The GRU's direct path to h_{t−1} plus the gates' path through W_hh; the RNN has only the latter.
+                let beta = if has_carry {
+                    dh_next.copy_from_slice(&carry);
+                    R::ONE
+                } else {
+                    R::default()
+                };
+                let (a, w, c) = (hidden_side, w_hh.as_ptr(), dh_next.as_mut_ptr());
+                gemm_rows(blas, RowProduct { w_transposed: false, m, n: h, k: g, a, w, beta, c });
+            }
+        }
+        // SAFETY: rows r0..r1 of dh0 belong to this group alone.
+        unsafe { std::slice::from_raw_parts_mut(dh0.get().add(r0 * h), m * h).copy_from_slice(&dh_next) };
+    })
+}
