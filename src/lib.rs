@@ -1,8 +1,9 @@
 //! rnnlab: vanilla RNN, GRU and LSTM on libtorch, and the experiments that show how they remember.
 //!
-//! Layers, each using only those above it: [`stats`], [`rng`], [`progress`], [`files`] → [`config`] → [`cli`] → [`data`] →
-//! [`model`] → [`results`] → [`train`] → [`probe`] → [`plot`] → [`charts`] → [`sample`] → [`sweep`] →
-//! [`experiments`] → [`report`].
+//! Layers, each using only those above it: [`stats`], [`bleu`], [`rng`], [`progress`], [`files`] → [`config`] →
+//! [`cli`] → [`data`] → [`model`] → [`results`] → [`train`] → [`probe`] → [`plot`] → [`charts`] → [`sample`] →
+//! [`sweep`] → [`experiments`] → [`report`].
+pub mod bleu;
 pub mod charts;
 pub mod cli;
 pub mod config;

@@ -1,4 +1,5 @@
-//! Sampling from the character language models: names per language, review text.
+//! Sampling from the character language models (names per language, review text, Shakespeare) and scoring a
+//! text under one (bits per character).
 use crate::data::names;
 use crate::data::text::{self, Chars};
 use crate::model::lm::{pick, Pick};
@@ -49,11 +50,49 @@ pub fn sample_name(lm: &LanguageModel, lang: i64, start: &str, how: Pick, rng: &
     })
 }
 
-/// `n` characters after `prime` from a review model.
-pub fn sample_text(lm: &LanguageModel, prime: &str, n: usize, how: Pick, rng: &mut Rng) -> Result<String> {
+/// How a character model's token ids map to characters.
+pub trait Alphabetic {
+    fn id(&self, c: char) -> Option<i64>;
+    fn char(&self, id: i64) -> char;
+}
+
+impl Alphabetic for Chars {
+    fn id(&self, c: char) -> Option<i64> {
+        Chars::id(c)
+    }
+    fn char(&self, id: i64) -> char {
+        Chars::char(id)
+    }
+}
+
+impl Alphabetic for crate::data::shakespeare::Alphabet {
+    fn id(&self, c: char) -> Option<i64> {
+        crate::data::shakespeare::Alphabet::id(self, c)
+    }
+    fn char(&self, id: i64) -> char {
+        crate::data::shakespeare::Alphabet::char(self, id)
+    }
+}
+
+/// `n` characters after `prime` from a character model of text (characters outside its alphabet are an error).
+pub fn sample_text(
+    lm: &LanguageModel,
+    alphabet: &dyn Alphabetic,
+    prime: &str,
+    n: usize,
+    how: Pick,
+    rng: &mut Rng,
+) -> Result<String> {
+    let unknown: String = prime.chars().filter(|&c| alphabet.id(c).is_none()).collect();
+    if !unknown.is_empty() {
+        bail!("--start {prime:?}: the model's alphabet has no {unknown:?}");
+    }
+    if prime.is_empty() {
+        bail!("--start: give the first characters (e.g. \"ROMEO.\")");
+    }
     tch::no_grad(|| {
         let device = lm.rnn.weights[0][0].device();
-        let ids: Vec<i64> = prime.chars().filter_map(Chars::id).collect();
+        let ids: Vec<i64> = prime.chars().filter_map(|c| alphabet.id(c)).collect();
         let (mut logits, mut state) =
             lm.run(&Tensor::from_slice(&ids).view([1, -1]).to_device(device), None, None, false);
         let mut out = ids.clone();
@@ -64,6 +103,53 @@ pub fn sample_text(lm: &LanguageModel, prime: &str, n: usize, how: Pick, rng: &m
             logits = l;
             state = s;
         }
-        Ok(Chars::decode(&out))
+        Ok(out.iter().map(|&i| alphabet.char(i)).collect())
+    })
+}
+
+/// A text scored by a character model: natural-log loss summed over the scored characters, how many were scored
+/// and how many were outside the alphabet (neither fed nor scored as themselves: read as unknown, not scored).
+#[derive(Debug)]
+pub struct Score {
+    pub nats: f64,
+    pub scored: usize,
+    pub unknown: usize,
+}
+
+impl Score {
+    pub fn nats_per_char(&self) -> f64 {
+        self.nats / self.scored.max(1) as f64
+    }
+    pub fn bits_per_char(&self) -> f64 {
+        self.nats_per_char() / std::f64::consts::LN_2
+    }
+}
+
+/// Scores `text` (every character after the first, in windows of `window` with the state carried) under a
+/// model whose unknown token is id 1.
+pub fn score_text(lm: &LanguageModel, alphabet: &dyn Alphabetic, text: &str, window: usize) -> Result<Score> {
+    let ids: Vec<i64> = text.chars().map(|c| alphabet.id(c).unwrap_or(1)).collect();
+    let unknown = ids.iter().filter(|&&i| i == 1).count();
+    if ids.len() < 2 {
+        bail!("nothing to score: the text has {} character(s); give at least two", ids.len());
+    }
+    tch::no_grad(|| {
+        let device = lm.rnn.weights[0][0].device();
+        let (mut nats, mut scored, mut state) = (0.0, 0usize, None);
+        let inputs = &ids[..ids.len() - 1];
+        for (k, chunk) in inputs.chunks(window.max(1)).enumerate() {
+            let start = k * window.max(1);
+            let targets = &ids[start + 1..start + 1 + chunk.len()];
+            let x = Tensor::from_slice(chunk).view([1, -1]).to_device(device);
+            let (logits, s) = lm.run(&x, None, state.as_ref(), false);
+            state = Some(s);
+            let logp = logits.get(0).log_softmax(-1, tch::Kind::Double).to_device(tch::Device::Cpu);
+            for (t, &y) in targets.iter().enumerate().filter(|(_, &y)| y != 1) {
+                // Logit k is id k + 1.
+                nats -= logp.double_value(&[t as i64, y - 1]);
+                scored += 1;
+            }
+        }
+        Ok(Score { nats, scored, unknown })
     })
 }

@@ -68,7 +68,12 @@ fn configs_and_module_docs_state_the_registrys_numbers() {
             .collect::<Vec<_>>()
             .join("\n");
         let module = d.binary.replace('-', "_");
-        let doc: String = read(&format!("src/experiments/{module}.rs"))
+        let file = if root().join(format!("src/experiments/{module}.rs")).exists() {
+            format!("src/experiments/{module}.rs")
+        } else {
+            format!("src/experiments/{module}/mod.rs")
+        };
+        let doc: String = read(&file)
             .lines()
             .take_while(|l| l.starts_with("//!"))
             .collect::<Vec<_>>()

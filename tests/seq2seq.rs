@@ -1,23 +1,30 @@
 //! Encoder–decoders: attention weights sum to 1 and are 0 on padding, decoding a batch equals decoding one by
-//! one (greedy and beam), a beam of width 1 is greedy, and a tiny copy task is learned.
-use rnnlab::config::{Attention, CellKind, ModelConfig, ModelKind, TrainConfig};
+//! one (greedy and beam), a beam of width 1 is greedy, a Luong decoder's one-call teacher-forced pass equals its
+//! step-by-step decoding and its fused gradients equal libtorch's, and a tiny copy task is learned (both
+//! decoders).
+use rnnlab::config::{Attention, CellKind, DecoderKind, Impl, ModelConfig, ModelKind, TrainConfig};
 use rnnlab::data::{Batch, Dataset, Shape, Split};
 use rnnlab::model::seq2seq::EOS;
 use rnnlab::model::{Objective, Seq2Seq};
 use rnnlab::results::{Opened, RunDir};
 use rnnlab::rng::Rng;
 use rnnlab::train::fit;
-use std::collections::BTreeMap;
 use tch::{nn, Device, Kind};
 
 fn model(cell: CellKind, attention: Attention, vs: &nn::VarStore) -> Seq2Seq {
+    model_with(cell, attention, DecoderKind::Bahdanau, Impl::Fused, vs)
+}
+
+fn model_with(cell: CellKind, attention: Attention, decoder: DecoderKind, imp: Impl, vs: &nn::VarStore) -> Seq2Seq {
     let cfg = ModelConfig {
         kind: ModelKind::Seq2seq,
         cell,
+        imp,
         embed_dim: 12,
         hidden: 24,
         bidirectional: true,
         attention,
+        decoder,
         ..Default::default()
     };
     Seq2Seq::new(&vs.root(), &cfg, 13, 13)
@@ -63,12 +70,16 @@ fn attention_weights_sum_to_one_and_skip_padding() {
 
 #[test]
 fn decoding_a_batch_equals_decoding_one_by_one() {
-    for (cell, attention) in
-        [(CellKind::Gru, Attention::Additive), (CellKind::Lstm, Attention::Dot), (CellKind::Rnn, Attention::None)]
-    {
+    for (cell, attention, decoder) in [
+        (CellKind::Gru, Attention::Additive, DecoderKind::Bahdanau),
+        (CellKind::Lstm, Attention::Dot, DecoderKind::Bahdanau),
+        (CellKind::Rnn, Attention::None, DecoderKind::Bahdanau),
+        (CellKind::Gru, Attention::Dot, DecoderKind::Luong),
+        (CellKind::Lstm, Attention::Additive, DecoderKind::Luong),
+    ] {
         let _seeded = rnnlab::rng::torch_seed(2);
         let vs = nn::VarStore::new(Device::Cpu);
-        let m = model(cell, attention, &vs);
+        let m = model_with(cell, attention, decoder, Impl::Fused, &vs);
         let (xs, ys) = pairs(5, (1, 10), &mut Rng::new(4));
         let batch = batch_of(&xs, &ys);
         let (together, _) = m.greedy(&batch, 8);
@@ -91,6 +102,46 @@ fn decoding_a_batch_equals_decoding_one_by_one() {
 }
 
 #[test]
+fn a_luong_decoder_in_one_call_equals_its_steps_and_its_fused_gradients_equal_libtorchs() {
+    for (cell, attention) in
+        [(CellKind::Gru, Attention::Dot), (CellKind::Rnn, Attention::Additive), (CellKind::Gru, Attention::None)]
+    {
+        let (xs, ys) = pairs(6, (1, 9), &mut Rng::new(8));
+        let batch = batch_of(&xs, &ys);
+        let grads = |imp: Impl| -> (tch::Tensor, Vec<(String, tch::Tensor)>) {
+            let _seeded = rnnlab::rng::torch_seed(4);
+            let vs = nn::VarStore::new(Device::Cpu);
+            let m = model_with(cell, attention, DecoderKind::Luong, imp, &vs);
+            // Teacher-forced in one call against step by step on the true previous tokens (no dropout: eval).
+            let one = m.forward(&batch, false, 1.0);
+            let enc = m.encode(&batch, false);
+            let mut state = m.start(&enc);
+            let mut prev = tch::Tensor::full([xs.len() as i64], 1, (Kind::Int64, Device::Cpu));
+            for t in 0..batch.targets.size()[1] {
+                let (l, s, _) = m.step(&prev, &state, &enc, false);
+                let d = (&l - one.select(1, t)).abs().max().double_value(&[]);
+                assert!(d < 1e-5, "{cell} {attention:?}: step {t} differs from the one-call pass by {d}");
+                state = s;
+                prev = batch.targets.select(1, t);
+            }
+            let s = m.stats(&batch, true);
+            rnnlab::model::backward(&m, &s.loss).unwrap();
+            let mut v: Vec<(String, tch::Tensor)> =
+                vs.variables().into_iter().map(|(k, t)| (k, t.grad().copy())).collect();
+            v.sort_by(|a, b| a.0.cmp(&b.0));
+            (s.loss.detach(), v)
+        };
+        let ((lf, gf), (ll, gl)) = (grads(Impl::Fused), grads(Impl::Libtorch));
+        assert!((&lf - &ll).abs().double_value(&[]) < 1e-6, "{cell}: losses differ");
+        for ((name, a), (_, b)) in gf.iter().zip(&gl) {
+            assert!(a.defined(), "{cell} {attention:?}: no gradient for {name}");
+            let d = (a - b).abs().max().double_value(&[]) / b.abs().max().double_value(&[]).max(1e-12);
+            assert!(d < 1e-4, "{cell} {attention:?}: gradient of {name} differs by {d:e} (fused vs libtorch)");
+        }
+    }
+}
+
+#[test]
 fn a_tiny_copy_task_is_learned() {
     let mut rng = Rng::new(5);
     let (xs, ys) = pairs(1500, (3, 7), &mut rng);
@@ -102,23 +153,26 @@ fn a_tiny_copy_task_is_learned() {
         test: Some(Split::pairs("test", &vx, &vy)),
         shape,
     };
-    let _seeded = rnnlab::rng::torch_seed(3);
-    let vs = nn::VarStore::new(Device::Cpu);
-    let m = model(CellKind::Gru, Attention::Additive, &vs);
-    let dir = tempfile::tempdir().unwrap();
-    let Opened::New(mut run) = RunDir::open(dir.path(), "t", "copy", "x", 3, BTreeMap::new(), false).unwrap() else {
-        panic!()
-    };
-    let cfg = TrainConfig { epochs: 12, batch_size: 32, lr: 0.01, seed: 3, ..Default::default() };
-    let out = fit(&m as &dyn Objective, &vs, &data, &cfg, cfg.lr, &mut run, None).unwrap();
-    assert!(out.result["test_acc"] > 0.99, "teacher-forced token accuracy {}", out.result["test_acc"]);
-    let test = data.test.unwrap();
-    let batch = test.batch(&(0..200).collect::<Vec<i64>>(), Device::Cpu);
-    let (ids, _) = m.greedy(&batch, 10);
-    let exact = vy.iter().enumerate().filter(|(i, y)| {
-        let row: Vec<i64> = Vec::try_from(ids.get(*i as i64)).unwrap();
-        row.len() >= y.len() && row[..y.len()] == y[..]
-    });
-    let exact = exact.count();
-    assert!(exact >= 195, "only {exact} of 200 copied exactly by greedy decoding");
+    for decoder in [DecoderKind::Bahdanau, DecoderKind::Luong] {
+        let _seeded = rnnlab::rng::torch_seed(3);
+        let vs = nn::VarStore::new(Device::Cpu);
+        let m = model_with(CellKind::Gru, Attention::Additive, decoder, Impl::Fused, &vs);
+        let dir = tempfile::tempdir().unwrap();
+        let Opened::New(mut run) = RunDir::open(dir.path(), "t", "copy", "x", 3, Default::default(), false).unwrap()
+        else {
+            panic!()
+        };
+        let cfg = TrainConfig { epochs: 12, batch_size: 32, lr: 0.01, seed: 3, ..Default::default() };
+        let out = fit(&m as &dyn Objective, &vs, &data, &cfg, cfg.lr, &mut run, None).unwrap();
+        assert!(out.result["test_acc"] > 0.99, "{decoder:?}: teacher-forced token accuracy {}", out.result["test_acc"]);
+        let test = data.test.as_ref().unwrap();
+        let batch = test.batch(&(0..200).collect::<Vec<i64>>(), Device::Cpu);
+        let (ids, _) = m.greedy(&batch, 10);
+        let exact = vy.iter().enumerate().filter(|(i, y)| {
+            let row: Vec<i64> = Vec::try_from(ids.get(*i as i64)).unwrap();
+            row.len() >= y.len() && row[..y.len()] == y[..]
+        });
+        let exact = exact.count();
+        assert!(exact >= 195, "{decoder:?}: only {exact} of 200 copied exactly by greedy decoding");
+    }
 }

@@ -94,6 +94,20 @@ pub enum Attention {
     Dot,
 }
 
+/// Where an encoder–decoder's decoder attends.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DecoderKind {
+    /// Before its recurrence (Bahdanau et al. 2015): the context from the previous state enters the cell, so
+    /// training runs step by step.
+    #[default]
+    Bahdanau,
+    /// After its recurrence (Luong et al. 2015, without input feeding): the cell reads only the previous token
+    /// (and, without attention, the context vector), so teacher-forced training runs all target steps in one
+    /// fused call and attends in one batched product.
+    Luong,
+}
+
 /// A character-level word encoder: an embedding of each letter, a 1-d convolution over the word, the maximum
 /// over its letters (Ma & Hovy 2016). Its output joins the word embedding.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -194,6 +208,9 @@ pub struct ModelConfig {
     /// Encoder–decoders: how the decoder sees the source (the encoder is bidirectional with `bidirectional`).
     #[serde(skip_serializing_if = "is_default")]
     pub attention: Attention,
+    /// Encoder–decoders: where the decoder attends (before or after its recurrence).
+    #[serde(skip_serializing_if = "is_default")]
+    pub decoder: DecoderKind,
     /// Encoder–decoders: beam width when decoding (1: greedy).
     #[serde(skip_serializing_if = "is_one_usize")]
     pub beam: usize,
@@ -215,6 +232,7 @@ impl Default for ModelConfig {
             readout: Readout::LastReal,
             chars: None,
             attention: Attention::None,
+            decoder: DecoderKind::Bahdanau,
             beam: 1,
         }
     }

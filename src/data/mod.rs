@@ -7,7 +7,9 @@
 pub mod brown;
 pub mod imdb;
 pub mod names;
+pub mod parallel;
 pub mod seq;
+pub mod shakespeare;
 pub mod synthetic;
 pub mod text;
 

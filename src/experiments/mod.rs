@@ -204,6 +204,53 @@ pub const REGISTRY: &[Descriptor] = &[
         in_all: true,
     },
     Descriptor {
+        name: "translate",
+        binary: "seq2seq",
+        title: "Translation: attention on real sentences (held-out Bible books, en → fr)",
+        question: "Does attention keep long sentences? (Bahdanau's Figure 2)",
+        quick: Quick::Own,
+        summary: "summary.csv",
+        lead: &[
+            Chart {
+                stem: "bleu_vs_length",
+                look: "BLEU against the source's length in words: without attention (dashed) the translation \
+                       degrades as sentences grow, with attention it holds.",
+            },
+            Chart { stem: "attention_3", look: "Where each French piece looks in the English verse." },
+        ],
+        expected: "to be measured",
+        measured_by: "make translate",
+        seconds: 3600,
+        quick_seconds: 300,
+        in_all: true,
+    },
+    Descriptor {
+        name: "shakespeare",
+        binary: "generate",
+        title: "Shakespeare: Karpathy's char-rnn, held-out works",
+        question: "How well do RNN, GRU and LSTM write Shakespeare? (equal size, equal parameters)",
+        quick: Quick::Own,
+        summary: "summary.csv",
+        lead: &[
+            Chart {
+                stem: "loss_vs_time",
+                look: "Validation loss on held-out works against training time: the gated cells learn faster and \
+                       further than the vanilla RNN of the same parameter count.",
+            },
+            Chart {
+                stem: "cell_line_position",
+                look: "One cell of the trained model over a held-out passage: it counts the characters since the \
+                       line began; under each character the five likeliest next ones.",
+            },
+            Chart { stem: "gate_saturation", look: "How often each gate unit is nearly closed or nearly open." },
+        ],
+        expected: "to be measured",
+        measured_by: "make shakespeare",
+        seconds: 2700,
+        quick_seconds: 300,
+        in_all: true,
+    },
+    Descriptor {
         name: "bench",
         binary: "bench",
         title: "Benchmark: speed and memory",
@@ -221,7 +268,8 @@ pub const REGISTRY: &[Descriptor] = &[
 ];
 
 /// The order in which the report's first section tells the lesson: each experiment's first lead chart.
-pub const LESSON: &[&str] = &["sweep-imdb", "demo", "vanishing", "seq2seq", "tagging", "names-distance"];
+pub const LESSON: &[&str] =
+    &["sweep-imdb", "demo", "vanishing", "translate", "seq2seq", "shakespeare", "tagging", "names-distance"];
 
 /// The `main` of the binary that runs registry entry `name` (and the other entries of the same binary, by their
 /// configs' `experiment:` key).

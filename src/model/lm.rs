@@ -68,6 +68,17 @@ impl LanguageModel {
     }
 }
 
+impl LanguageModel {
+    /// The state carried from batch to batch, taken out (put it back with [`put_state`](Self::put_state)).
+    pub fn take_state(&self) -> Option<State> {
+        self.state.borrow_mut().take()
+    }
+
+    pub fn put_state(&self, s: Option<State>) {
+        *self.state.borrow_mut() = s;
+    }
+}
+
 impl Objective for LanguageModel {
     /// Mean cross-entropy (natural log) over the real targets (id 0 = none); next-token accuracy.
     fn stats(&self, batch: &Batch, train: bool) -> Stats {

@@ -14,7 +14,7 @@ pub use bow::BagOfWords;
 pub use classifier::Classifier;
 pub use fused::rows;
 pub use lm::LanguageModel;
-pub use recurrent::{Recurrent, State};
+pub use recurrent::{LayerTrace, Recurrent, State};
 pub use seq2seq::Seq2Seq;
 pub use tagger::Tagger;
 
@@ -52,7 +52,12 @@ pub fn backward(model: &dyn Objective, loss: &Tensor) -> anyhow::Result<()> {
 
 /// [`backward`] for recurrent stacks on their own (`stacks` in the order the forward pass ran them).
 pub fn backward_through(stacks: &[&Recurrent], loss: &Tensor) -> anyhow::Result<()> {
-    loss.backward();
+    if stacks.iter().all(|r| r.tape.is_empty()) {
+        loss.backward();
+        return Ok(());
+    }
+    // The fused calls' inputs may also feed other parts of the model: their graph must outlive autograd's pass.
+    fused::backward_keeping_graph(loss)?;
     stacks.iter().rev().try_for_each(|r| r.tape.backward())
 }
 

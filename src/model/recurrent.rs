@@ -29,6 +29,18 @@ pub struct Recurrent {
     pub tape: Tape,
 }
 
+/// One layer's states over one sequence, step by step ([`Recurrent::trace`]).
+#[derive(Debug)]
+pub struct LayerTrace {
+    /// `[T, H]` h_1 .. h_T.
+    pub h: Tensor,
+    /// LSTM: `[T, H]` the cell states c_1 .. c_T.
+    pub c: Option<Tensor>,
+    /// The gates' activations `[T, H]` by name: GRU `r` (reset) and `z` (update), LSTM `i`, `f`, `o`; none for
+    /// the vanilla RNN.
+    pub gates: Vec<(&'static str, Tensor)>,
+}
+
 /// Initial and final hidden state of a unidirectional stack: `h` (and `c` for LSTM), each `[layers, B, H]`.
 #[derive(Debug)]
 pub struct State {
@@ -226,6 +238,64 @@ impl Recurrent {
                 (o, h.squeeze_dim(0), Some(c.squeeze_dim(0)))
             }
         }
+    }
+
+    /// Every layer's states and gates over one sequence `x` `[1, T, input]` of a unidirectional stack, by the
+    /// textbook equations one step at a time, without dropout: what interpretability studies read.
+    pub fn trace(&self, x: &Tensor) -> Vec<LayerTrace> {
+        assert!(!self.bidirectional, "trace needs a unidirectional model");
+        tch::no_grad(|| {
+            let mut input = x.get(0);
+            let mut out = Vec::new();
+            for [w_ih, w_hh, b_ih, b_hh] in &self.weights {
+                let gx = input.matmul(&w_ih.tr()) + b_ih;
+                let mut h = Tensor::zeros([self.hidden], (x.kind(), x.device()));
+                let mut c = h.zeros_like();
+                let (mut hs, mut cs) = (Vec::new(), Vec::new());
+                let mut gates: Vec<(&'static str, Vec<Tensor>)> = match self.cell {
+                    CellKind::Rnn => vec![],
+                    CellKind::Gru => vec![("r", vec![]), ("z", vec![])],
+                    CellKind::Lstm => vec![("i", vec![]), ("f", vec![]), ("o", vec![])],
+                };
+                for t in 0..gx.size()[0] {
+                    let gh = w_hh.mv(&h) + b_hh;
+                    let gx_t = gx.get(t);
+                    h = match self.cell {
+                        CellKind::Rnn => (gx_t + gh).tanh(),
+                        CellKind::Gru => {
+                            let (xs, hh) = (gx_t.chunk(3, 0), gh.chunk(3, 0));
+                            let r = (&xs[0] + &hh[0]).sigmoid();
+                            let z = (&xs[1] + &hh[1]).sigmoid();
+                            let n = (&xs[2] + &r * &hh[2]).tanh();
+                            let next = &n + &z * (&h - &n);
+                            gates[0].1.push(r);
+                            gates[1].1.push(z);
+                            next
+                        }
+                        CellKind::Lstm => {
+                            let g = (gx_t + gh).chunk(4, 0);
+                            let (i, f, gg, o) = (g[0].sigmoid(), g[1].sigmoid(), g[2].tanh(), g[3].sigmoid());
+                            c = &f * &c + &i * gg;
+                            let next = &o * c.tanh();
+                            cs.push(c.shallow_clone());
+                            gates[0].1.push(i);
+                            gates[1].1.push(f);
+                            gates[2].1.push(o);
+                            next
+                        }
+                    };
+                    hs.push(h.shallow_clone());
+                }
+                let h_all = Tensor::stack(&hs, 0);
+                input = h_all.shallow_clone();
+                out.push(LayerTrace {
+                    h: h_all,
+                    c: (!cs.is_empty()).then(|| Tensor::stack(&cs, 0)),
+                    gates: gates.into_iter().map(|(n, v)| (n, Tensor::stack(&v, 0))).collect(),
+                });
+            }
+            out
+        })
     }
 
     /// One layer, one direction, step by step. Returns the stacked output and every h_t.

@@ -2,18 +2,23 @@
 //!
 //! The encoder (optionally bidirectional) reads the source; its final state (forward direction at the last real
 //! step, backward direction at the first) is the context vector c. The decoder starts from tanh(W c) and writes
-//! the target one token at a time; each step reads the previous token's embedding and a context:
+//! the target one token at a time. How it sees the source:
 //! - `attention: none`: c at every step (Cho et al. 2014): everything the decoder knows of the source is c;
-//! - `additive`: Σ_s α_s e_s with α = softmax_s(vᵀ tanh(W_e e_s + W_d h_{t−1})) (Bahdanau et al. 2015);
-//! - `dot`: α = softmax_s(e_sᵀ W h_{t−1}) (Luong et al. 2015, "general").
+//! - `additive`: Σ_s α_s e_s with α = softmax_s(vᵀ tanh(W_e e_s + W_d h)) (Bahdanau et al. 2015);
+//! - `dot`: α = softmax_s(e_sᵀ W h) (Luong et al. 2015, "general").
 //!
-//! Padded source steps get α = 0. The output layer reads the new state, the context and the previous token.
-//! Training feeds the true previous token (with probability `train.teacher_forcing`); decoding is greedy or a
-//! beam search.
+//! Where it attends (`model.decoder`): `bahdanau`, h is the previous state and the context enters the cell with
+//! the previous token, so every training step waits for the one before; `luong`, the cell reads only the
+//! previous token (and c without attention), h is its new state, so teacher-forced training runs the whole
+//! target through the recurrence in one (fused) call and attends for all steps in one batched product.
+//!
+//! Padded source steps get α = 0. The output layer reads the decoder's state, the context and the previous
+//! token (Bahdanau), or Luong's attentional state h̃ = tanh(W_c [h; context]). Training feeds the true previous token (with probability `train.teacher_forcing`, step by step when it
+//! is below 1); decoding is greedy or a beam search (length-normalised).
 //!
 //! Target ids: 0 padding, 1 start, 2 end, then the target vocabulary.
 use super::{token_stats, Objective, Recurrent, State, Stats};
-use crate::config::{Attention, CellKind, ModelConfig};
+use crate::config::{Attention, CellKind, DecoderKind, ModelConfig};
 use crate::data::Batch;
 use tch::{nn, nn::Module, Kind, Tensor};
 
@@ -32,6 +37,18 @@ pub struct Encoded {
     keys: Option<Tensor>,
 }
 
+impl Encoded {
+    /// The rows `idx` of the batch (a beam's hypotheses all read one source).
+    fn rows(&self, idx: &Tensor) -> Encoded {
+        Encoded {
+            out: self.out.index_select(0, idx),
+            mask: self.mask.index_select(0, idx),
+            summary: self.summary.index_select(0, idx),
+            keys: self.keys.as_ref().map(|k| k.index_select(0, idx)),
+        }
+    }
+}
+
 #[derive(Debug)]
 pub struct Seq2Seq {
     pub cfg: ModelConfig,
@@ -43,6 +60,8 @@ pub struct Seq2Seq {
     pub decoder: Recurrent,
     bridge: nn::Linear,
     attn: Option<Attn>,
+    /// Luong: the attentional state h̃ = tanh(W_c [h; context]) that the output layer reads.
+    combine: Option<nn::Linear>,
     out: nn::Linear,
     /// The teacher-forcing probability while training (`train.teacher_forcing`).
     pub teacher_forcing: std::cell::Cell<f64>,
@@ -63,7 +82,9 @@ impl Seq2Seq {
         let encoder = Recurrent::new(&(p / "encoder"), cfg.embed_dim, cfg);
         let e = cfg.hidden * encoder.dirs();
         let dec_cfg = ModelConfig { bidirectional: false, ..cfg.clone() };
-        let decoder = Recurrent::new(&(p / "decoder"), cfg.embed_dim + e, &dec_cfg);
+        // The cell reads the context too, except a Luong decoder that attends (after the cell).
+        let reads_context = cfg.decoder == DecoderKind::Bahdanau || cfg.attention == Attention::None;
+        let decoder = Recurrent::new(&(p / "decoder"), cfg.embed_dim + if reads_context { e } else { 0 }, &dec_cfg);
         let bridge = nn::linear(p / "bridge", e, cfg.hidden, Default::default());
         let no_bias = nn::LinearConfig { bias: false, ..Default::default() };
         let attn = match cfg.attention {
@@ -75,7 +96,17 @@ impl Seq2Seq {
             }),
             Attention::Dot => Some(Attn::Dot { w: nn::linear(p / "attn_w", cfg.hidden, e, no_bias) }),
         };
-        let out = nn::linear(p / "out", cfg.hidden + e + cfg.embed_dim, targets, Default::default());
+        // Bahdanau: the output layer reads the state, the context and the previous token; Luong: h̃ only (a
+        // narrower output layer: it is most of the cost with a large vocabulary).
+        let (combine, out) = match cfg.decoder {
+            DecoderKind::Bahdanau => {
+                (None, nn::linear(p / "out", cfg.hidden + e + cfg.embed_dim, targets, Default::default()))
+            }
+            DecoderKind::Luong => (
+                Some(nn::linear(p / "combine", cfg.hidden + e, cfg.hidden, Default::default())),
+                nn::linear(p / "out", cfg.hidden, targets, Default::default()),
+            ),
+        };
         Seq2Seq {
             cfg: cfg.clone(),
             targets,
@@ -85,9 +116,14 @@ impl Seq2Seq {
             decoder,
             bridge,
             attn,
+            combine,
             out,
             teacher_forcing: std::cell::Cell::new(1.0),
         }
+    }
+
+    fn luong(&self) -> bool {
+        self.cfg.decoder == DecoderKind::Luong
     }
 
     /// Reads the source of `batch`.
@@ -115,24 +151,40 @@ impl Seq2Seq {
         State { h, c }
     }
 
-    /// The context for the next step from the decoder's last state `[B, H]`: (context `[B, E]`, weights `[B, S]`
-    /// when attending).
+    /// The context for decoder state(s) `h` — `[B, H]`, or `[B, T, H]` for every step at once: (context `[B, E]`
+    /// or `[B, T, E]`, weights `[B, S]` or `[B, T, S]` when attending).
     pub fn context(&self, h: &Tensor, enc: &Encoded) -> (Tensor, Option<Tensor>) {
+        let steps = h.dim() == 3;
         let scores = match &self.attn {
+            None if steps => return (enc.summary.unsqueeze(1).expand([-1, h.size()[1], -1], false), None),
             None => return (enc.summary.shallow_clone(), None),
             Some(Attn::Additive { w_d, v, .. }) => {
                 let keys = enc.keys.as_ref().expect("additive keys");
-                v.forward(&(keys + w_d.forward(h).unsqueeze(1)).tanh()).squeeze_dim(2)
+                if steps {
+                    let q = w_d.forward(h).unsqueeze(2);
+                    v.forward(&(keys.unsqueeze(1) + q).tanh()).squeeze_dim(3)
+                } else {
+                    v.forward(&(keys + w_d.forward(h).unsqueeze(1)).tanh()).squeeze_dim(2)
+                }
             }
+            Some(Attn::Dot { w }) if steps => w.forward(h).bmm(&enc.out.transpose(1, 2)),
             Some(Attn::Dot { w }) => enc.out.bmm(&w.forward(h).unsqueeze(2)).squeeze_dim(2),
         };
-        let alpha = scores.masked_fill(&enc.mask.logical_not(), f64::NEG_INFINITY).softmax(-1, Kind::Float);
-        (alpha.unsqueeze(1).bmm(&enc.out).squeeze_dim(1), Some(alpha))
+        let pad = if steps { enc.mask.logical_not().unsqueeze(1) } else { enc.mask.logical_not() };
+        let alpha = scores.masked_fill(&pad, f64::NEG_INFINITY).softmax(-1, Kind::Float);
+        let ctx = if steps { alpha.bmm(&enc.out) } else { alpha.unsqueeze(1).bmm(&enc.out).squeeze_dim(1) };
+        (ctx, Some(alpha))
     }
 
     /// One decoder step from the previous tokens `[B]`: (logits `[B, targets]`, new state, attention weights).
     pub fn step(&self, prev: &Tensor, state: &State, enc: &Encoded, train: bool) -> (Tensor, State, Option<Tensor>) {
         let emb = self.tgt_embed.forward(prev).dropout(self.cfg.dropout, train);
+        if self.luong() {
+            let x = if self.attn.is_none() { Tensor::cat(&[&emb, &enc.summary], 1) } else { emb.shallow_clone() };
+            let (h, state) = self.decoder.step(&x, state, train);
+            let (ctx, alpha) = self.context(&h, enc);
+            return (self.luong_logits(&h, &ctx, 1, train), state, alpha);
+        }
         let (ctx, alpha) = self.context(&state.h.get(self.cfg.layers - 1), enc);
         let (h, state) = self.decoder.step(&Tensor::cat(&[&emb, &ctx], 1), state, train);
         let logits = self.out.forward(&Tensor::cat(&[h, ctx, emb], 1).dropout(self.cfg.dropout, train));
@@ -143,6 +195,9 @@ impl Seq2Seq {
     /// the true previous token with probability `teacher_forcing`, else the decoder's own guess.
     pub fn forward(&self, batch: &Batch, train: bool, teacher_forcing: f64) -> Tensor {
         let enc = self.encode(batch, train);
+        if self.luong() && teacher_forcing >= 1.0 {
+            return self.teacher_forced(batch, &enc, train);
+        }
         let mut state = self.start(&enc);
         let (b, t_len) = (batch.targets.size()[0], batch.targets.size()[1]);
         let mut prev = Tensor::full([b], BOS, (Kind::Int64, batch.tokens.device()));
@@ -161,6 +216,29 @@ impl Seq2Seq {
             logits.push(l);
         }
         Tensor::stack(&logits, 1)
+    }
+
+    /// A Luong decoder on the true previous tokens: every target step through the recurrence in one call, then
+    /// attention and the output layer for all steps at once.
+    fn teacher_forced(&self, batch: &Batch, enc: &Encoded, train: bool) -> Tensor {
+        let (b, t_len) = (batch.targets.size()[0], batch.targets.size()[1]);
+        let bos = Tensor::full([b, 1], BOS, (Kind::Int64, batch.tokens.device()));
+        let prev = Tensor::cat(&[bos, batch.targets.narrow(1, 0, t_len - 1)], 1);
+        let emb = self.tgt_embed.forward(&prev).dropout(self.cfg.dropout, train);
+        let x = match self.attn {
+            None => Tensor::cat(&[&emb, &enc.summary.unsqueeze(1).expand([-1, t_len, -1], false)], 2),
+            Some(_) => emb.shallow_clone(),
+        };
+        let (h, _) = self.decoder.forward_state(&x, Some(&self.start(enc)), train);
+        let (ctx, _) = self.context(&h, enc);
+        self.luong_logits(&h, &ctx, 2, train)
+    }
+
+    /// Luong's output: logits of h̃ = tanh(W_c [h; context]), the pair concatenated along `dim`.
+    fn luong_logits(&self, h: &Tensor, ctx: &Tensor, dim: i64, train: bool) -> Tensor {
+        let combine = self.combine.as_ref().expect("a Luong decoder has its combining layer");
+        let ht = combine.forward(&Tensor::cat(&[h, ctx], dim).dropout(self.cfg.dropout, train)).tanh();
+        self.out.forward(&ht.dropout(self.cfg.dropout, train))
     }
 
     /// Greedy decoding of every source in the batch, up to `max_len` tokens: (ids `[B, T]` with 0 after the end
@@ -191,10 +269,12 @@ impl Seq2Seq {
         })
     }
 
-    /// Beam search over one source (row `i` of the batch), `width` hypotheses, up to `max_len` tokens: the
-    /// hypothesis with the best mean log-probability per token, with its attention weights `[T, S]`.
+    /// Beam search over one source (row `i` of the batch), `width` hypotheses decoded side by side as one batch,
+    /// up to `max_len` tokens: the finished hypothesis with the best mean log-probability per token (the live
+    /// ones when none finished), with its attention weights `[T, S]`.
     pub fn beam(&self, batch: &Batch, i: i64, width: usize, max_len: i64) -> (Vec<i64>, Option<Tensor>) {
         tch::no_grad(|| {
+            let device = batch.tokens.device();
             let one = Batch {
                 tokens: batch.tokens.narrow(0, i, 1),
                 spans: crate::data::Spans {
@@ -205,44 +285,48 @@ impl Seq2Seq {
                 cond: None,
                 chars: None,
             };
-            let enc = self.encode(&one, false);
-            let start = self.start(&enc);
-            // (tokens, sum of log-probabilities, state, attention rows)
-            let mut live: Vec<(Vec<i64>, f64, State, Vec<Tensor>)> = vec![(vec![], 0.0, start, vec![])];
+            let enc1 = self.encode(&one, false);
+            let mut state = self.start(&enc1);
+            // Live hypotheses: tokens, summed log-probability, attention rows.
+            let mut live: Vec<(Vec<i64>, f64, Vec<Tensor>)> = vec![(vec![], 0.0, vec![])];
             let mut finished: Vec<(Vec<i64>, f64, Vec<Tensor>)> = Vec::new();
             for _ in 0..max_len {
-                let mut cand: Vec<(Vec<i64>, f64, State, Vec<Tensor>)> = Vec::new();
-                for (toks, score, state, att) in &live {
-                    let prev = Tensor::from_slice(&[*toks.last().unwrap_or(&BOS)]).to_device(batch.tokens.device());
-                    let (l, s, a) = self.step(&prev, state, &enc, false);
-                    let logp = never_special(&l).log_softmax(-1, Kind::Double).get(0);
-                    let (vals, idx) = logp.topk(width as i64, -1, true, true);
-                    let (vals, idx): (Vec<f64>, Vec<i64>) =
-                        (Vec::try_from(vals).unwrap_or_default(), Vec::try_from(idx).unwrap_or_default());
-                    for (v, t) in vals.into_iter().zip(idx) {
-                        let mut next = toks.clone();
-                        next.push(t);
-                        let mut att: Vec<Tensor> = att.iter().map(Tensor::shallow_clone).collect();
-                        att.extend(a.as_ref().map(|a| a.get(0)));
-                        let s2 = State { h: s.h.shallow_clone(), c: s.c.as_ref().map(Tensor::shallow_clone) };
-                        cand.push((next, score + v, s2, att));
-                    }
-                }
-                // The `width` best continuations by total log-probability; those that end are set aside.
-                cand.sort_by(|a, b| b.1.total_cmp(&a.1));
-                live.clear();
-                for c in cand.into_iter().take(width) {
-                    if *c.0.last().unwrap_or(&EOS) == EOS {
-                        finished.push((c.0, c.1, c.3));
+                let k = live.len() as i64;
+                let enc = enc1.rows(&Tensor::zeros([k], (Kind::Int64, device)));
+                let prev: Vec<i64> = live.iter().map(|h| *h.0.last().unwrap_or(&BOS)).collect();
+                let (l, s, a) = self.step(&Tensor::from_slice(&prev).to_device(device), &state, &enc, false);
+                let scores = Tensor::from_slice(&live.iter().map(|h| h.1).collect::<Vec<f64>>()).to_device(device);
+                let logp = never_special(&l).log_softmax(-1, Kind::Double) + scores.unsqueeze(1);
+                let v = logp.size()[1];
+                let (vals, idx) = logp.flatten(0, -1).topk((width as i64).min(k * v), -1, true, true);
+                let (vals, idx): (Vec<f64>, Vec<i64>) =
+                    (Vec::try_from(vals).unwrap_or_default(), Vec::try_from(idx).unwrap_or_default());
+                let mut next_live = Vec::new();
+                let mut keep_rows = Vec::new();
+                for (score, flat) in vals.into_iter().zip(idx) {
+                    let (row, token) = ((flat / v) as usize, flat % v);
+                    let mut toks = live[row].0.clone();
+                    toks.push(token);
+                    let mut att: Vec<Tensor> = live[row].2.iter().map(Tensor::shallow_clone).collect();
+                    att.extend(a.as_ref().map(|a| a.get(row as i64)));
+                    if token == EOS {
+                        finished.push((toks, score, att));
                     } else {
-                        live.push(c);
+                        next_live.push((toks, score, att));
+                        keep_rows.push(row as i64);
                     }
                 }
-                if live.is_empty() || finished.len() >= width {
+                if next_live.is_empty() || finished.len() >= width {
+                    live = next_live;
                     break;
                 }
+                let rows = Tensor::from_slice(&keep_rows).to_device(device);
+                state = State { h: s.h.index_select(1, &rows), c: s.c.as_ref().map(|c| c.index_select(1, &rows)) };
+                live = next_live;
             }
-            finished.extend(live.into_iter().map(|(t, s, _, a)| (t, s, a)));
+            if finished.is_empty() {
+                finished = live;
+            }
             let best =
                 finished.into_iter().max_by(|a, b| (a.1 / a.0.len() as f64).total_cmp(&(b.1 / b.0.len() as f64)));
             let (toks, _, att) = best.unwrap_or_default();

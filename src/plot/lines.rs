@@ -40,6 +40,12 @@ impl Series {
         self.band = band;
         self
     }
+    /// Markers only, no line between them (a scatter).
+    pub fn scatter(mut self) -> Self {
+        self.dash = Dash::None;
+        self.markers = true;
+        self
+    }
 }
 
 /// One set of axes.
@@ -204,9 +210,11 @@ fn fill_panel<DB: DrawingBackend, X: Ranged<ValueType = f64> + ValueFormatter<f6
         match s.dash {
             Dash::Solid => chart.draw_series(LineSeries::new(pts.clone(), style))?,
             Dash::Dashed => chart.draw_series(DashedLineSeries::new(pts.clone(), 10, 6, style))?,
+            Dash::None => chart.draw_series(std::iter::empty::<Circle<(f64, f64), u32>>())?,
         };
         if s.markers {
-            chart.draw_series(pts.iter().map(|&q| Circle::new(q, s.width / 2 + 3, s.color.filled())))?;
+            let fill = if s.dash == Dash::None { s.color.mix(0.6).filled() } else { s.color.filled() };
+            chart.draw_series(pts.iter().map(|&q| Circle::new(q, s.width / 2 + 3, fill)))?;
         }
     }
     Ok(())

@@ -15,7 +15,7 @@ pub mod text;
 pub use bars::{BarSeries, BarStack, Bars};
 pub use heatmap::{viridis, Heatmap};
 pub use lines::{Figure, Panel, Series};
-pub use text::{diverging, ColouredText, Table};
+pub use text::{diverging, CharGrid, ColouredText, Table};
 
 use crate::config::CellKind;
 use anyhow::{anyhow, Result};
@@ -68,6 +68,8 @@ fn init_font() {
 pub enum Dash {
     Solid,
     Dashed,
+    /// Markers only, no line (a scatter).
+    None,
 }
 
 /// Writes `<stem>.png` and `<stem>.svg`, each via a temporary file.
@@ -101,6 +103,7 @@ pub(super) enum Canvas<'a> {
     BarStack(&'a BarStack),
     Table(&'a Table),
     Text(&'a ColouredText),
+    Grid(&'a CharGrid),
 }
 
 impl Canvas<'_> {
@@ -112,6 +115,7 @@ impl Canvas<'_> {
             Canvas::BarStack(b) => bars::draw_bar_stack(root, b),
             Canvas::Table(t) => text::draw_table(root, t),
             Canvas::Text(t) => text::draw_text(root, t),
+            Canvas::Grid(g) => text::draw_grid(root, g),
         };
         r.map_err(|e| anyhow!("drawing failed: {e:?}"))
     }
@@ -184,6 +188,7 @@ pub(super) fn draw_legend<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, ent
                 area.draw(&PathElement::new(vec![(8, y), (18, y)], style))?;
                 area.draw(&PathElement::new(vec![(24, y), (34, y)], style))?;
             }
+            Dash::None => area.draw(&Circle::new((24, y), 5, color.filled()))?,
         }
         area.draw(&Text::new(label.clone(), (48, y - 9), font(16.0)))?;
         y += 26;

@@ -128,3 +128,68 @@ pub(super) fn draw_text<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, t: &C
     }
     Ok(())
 }
+
+/// One character of a [`CharGrid`]: itself, the unit's activation, the top next characters with their
+/// probabilities.
+pub type GridCell = (char, f64, Vec<(char, f64)>);
+
+/// Karpathy's cell visualisation: a passage, each character on a colour for one unit's activation in [-1, 1]
+/// (blue −1, white 0, red +1) and under it the model's five most likely next characters, each on a grey as dark
+/// as its probability. Line breaks show as `↵`, spaces among the predictions as `␣`.
+#[derive(Clone, Debug)]
+pub struct CharGrid {
+    pub title: String,
+    pub caption: String,
+    /// Per character: the character, the unit's activation, the top predictions (character, probability).
+    pub cells: Vec<GridCell>,
+    /// Characters per row.
+    pub width: usize,
+}
+
+const GRID: (i32, i32, i32) = (15, 22, 14);
+
+fn visible(c: char, space: bool) -> String {
+    match c {
+        '\n' => "↵".into(),
+        ' ' if space => "␣".into(),
+        c => c.to_string(),
+    }
+}
+
+impl CharGrid {
+    pub fn save(&self, stem: &Path) -> Result<()> {
+        let rows = self.cells.len().div_ceil(self.width.max(1)) as i32;
+        let top = self.cells.first().map_or(0, |c| c.2.len()) as i32;
+        let w = (self.width as i32 * GRID.0 + 60).max(800) as u32;
+        let h = (80 + rows * (GRID.1 + top * GRID.2 + 12)) as u32;
+        save_both(stem, (w, h), Canvas::Grid(self))
+    }
+}
+
+pub(super) fn draw_grid<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, g: &CharGrid) -> DrawResult<DB> {
+    root.fill(&WHITE)?;
+    root.draw(&Text::new(g.title.clone(), (20, 10), font(18.0)))?;
+    root.draw(&Text::new(g.caption.clone(), (20, 36), font(14.0).color(&BASELINE_GREY)))?;
+    let mono: TextStyle = (MONO, 15.0).into_font().into();
+    let small: TextStyle = (MONO, 11.0).into_font().into();
+    let top = g.cells.first().map_or(0, |c| c.2.len()) as i32;
+    let mut y = 62;
+    for row in g.cells.chunks(g.width.max(1)) {
+        for (i, (c, v, preds)) in row.iter().enumerate() {
+            let x = 30 + i as i32 * GRID.0;
+            root.draw(&Rectangle::new([(x, y), (x + GRID.0, y + GRID.1)], super::diverging(*v).filled()))?;
+            root.draw(&Text::new(visible(*c, false), (x + 2, y + 3), mono.clone()))?;
+            for (k, (p, prob)) in preds.iter().enumerate() {
+                let y0 = y + GRID.1 + k as i32 * GRID.2;
+                let shade = (255.0 - 150.0 * prob.clamp(0.0, 1.0)).round() as u8;
+                root.draw(&Rectangle::new(
+                    [(x, y0), (x + GRID.0, y0 + GRID.2)],
+                    RGBColor(shade, shade, shade).filled(),
+                ))?;
+                root.draw(&Text::new(visible(*p, true), (x + 3, y0 + 1), small.clone()))?;
+            }
+        }
+        y += GRID.1 + top * GRID.2 + 12;
+    }
+    Ok(())
+}

@@ -86,6 +86,7 @@ pub fn column(key: &str) -> (String, String) {
         "data.distance" => ("distance", "k"),
         "data.mode" => ("mode", ""),
         "data.bptt" => ("bptt", "bptt"),
+        "model.attention" => ("attention", ""),
         k if !k.contains('.') => (k, ""),
         k => {
             let last = k.rsplit('.').next().unwrap_or(k);

@@ -147,7 +147,8 @@ fn run_guarded<E: Experiment>(e: &E, p: &Point<Cfg<E>>, root: &Path, name: &str,
             .cloned()
             .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
             .unwrap_or_else(|| "a panic without a message".into());
-        let message = format!("the run panicked: {what}");
+        // libtorch's messages carry a C++ backtrace after their first line.
+        let message = format!("the run panicked: {}", what.lines().next().unwrap_or(""));
         crate::results::mark_failed(&root.join(name).join(&p.name), &message)?;
         bail!(message)
     })

@@ -72,6 +72,25 @@ pub struct Layer<'a> {
     pub group: usize,
 }
 
+/// `loss.backward()` that keeps the graph: the backward of the fused calls then carries ∂L/∂x through whatever
+/// made their inputs, even where autograd already went (a decoder's target embeddings also feed its output layer).
+pub fn backward_keeping_graph(loss: &Tensor) -> Result<()> {
+    extern "C" {
+        fn free(p: *mut std::ffi::c_void);
+    }
+    // SAFETY: torch-sys's C API; the error string it returns is ours to free.
+    unsafe {
+        torch_sys::at_backward(loss.as_ptr() as *mut torch_sys::C_tensor, 1, 0);
+        let err = torch_sys::get_and_reset_last_err();
+        if !err.is_null() {
+            let msg = std::ffi::CStr::from_ptr(err).to_string_lossy().into_owned();
+            free(err as *mut std::ffi::c_void);
+            anyhow::bail!("backward: {}", msg.lines().next().unwrap_or(""));
+        }
+    }
+    Ok(())
+}
+
 /// A tensor's memory as a slice of `len` values: checked to be a contiguous CPU tensor of kind `R`.
 ///
 /// # Safety

@@ -11,25 +11,33 @@
 //!    (samples_during_training.txt), samples at several temperatures and an activation map of hidden units;
 //!    perplexity against the window.
 //!
-//! [`sample`] samples names from a trained names model.
-use crate::config::{CellKind, Checker, Options, Validate};
-use crate::data::names::{self, NamesConfig};
+//! 3. `shakespeare` task ([`shakespeare`]): Karpathy's char-rnn on the complete works, whole works held out, with
+//!    the learning curve against wall time, samples, interpretable cells and gate saturation (`make shakespeare`).
+//!
+//! [`commands`]: `generate sample` (names, or text from a start) and `generate score` (bits per character of a
+//! text under a trained model).
+pub mod commands;
+mod names;
+mod reviews;
+pub mod shakespeare;
+
+use crate::config::{Checker, Options, Validate};
+use crate::data::names::NamesConfig;
+use crate::data::shakespeare::ShakespeareConfig;
 use crate::data::text::{self, Chars, ReviewsConfig};
-use crate::data::{Dataset, Example, Pad, Source, Split};
+use crate::data::{Dataset, Source};
 use crate::model::lm::Pick;
 use crate::model::{LanguageModel, Model};
-use crate::plot::{cell_color, cell_width, ColouredText, Figure, Panel, Series};
+use crate::plot::{cell_color, cell_width, Figure, Panel, Series};
 use crate::results::rows::{RowStatus, SplitName};
-use crate::results::{checkpoint, rows, Meta, RunDir, Tag};
+use crate::results::{rows, Meta, RunDir, Tag};
 use crate::rng::Rng;
-use crate::sample::{language_id, sample_name, sample_text};
-use crate::stats::correlation;
+use crate::sample::sample_text;
 use crate::sweep::{Cfg, Columns, Experiment, Finish, Trained};
 use anyhow::{bail, Result};
 use serde::{Deserialize, Serialize};
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
-use tch::{Device, Kind, Tensor};
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -37,6 +45,7 @@ pub enum Task {
     #[default]
     Names,
     Reviews,
+    Shakespeare,
 }
 
 /// Both tasks' data; `task` says which one a run reads.
@@ -46,11 +55,21 @@ pub struct GenerateData {
     pub task: Task,
     pub names: NamesConfig,
     pub reviews: ReviewsConfig,
+    /// The Shakespeare task's texts; left out of the saved configs of the other tasks.
+    #[serde(skip_serializing_if = "GenerateData::not_shakespeare")]
+    pub shakespeare: ShakespeareConfig,
+}
+
+impl GenerateData {
+    fn not_shakespeare(s: &ShakespeareConfig) -> bool {
+        *s == ShakespeareConfig::default()
+    }
 }
 
 impl Validate for GenerateData {
     fn validate(&self, c: &mut Checker) {
         c.nested("data", "data.reviews", &self.reviews);
+        self.shakespeare.validate(c);
     }
 }
 
@@ -59,6 +78,7 @@ impl Source for GenerateData {
         match self.task {
             Task::Names => Ok(text::names_lm(&self.names, seed)?.0),
             Task::Reviews => self.reviews.load(seed),
+            Task::Shakespeare => self.shakespeare.load(seed),
         }
     }
 
@@ -66,6 +86,7 @@ impl Source for GenerateData {
         match self.task {
             Task::Names => self.names.check(),
             Task::Reviews => self.reviews.check(),
+            Task::Shakespeare => self.shakespeare.check(),
         }
     }
 }
@@ -86,6 +107,8 @@ pub struct Sampling {
     pub sample_every: usize,
     pub temperatures: Vec<f64>,
     pub sample_chars: usize,
+    /// Shakespeare: characters of the held-out passage the cells and gates are read on.
+    pub trace_chars: usize,
 }
 
 impl Default for Sampling {
@@ -98,6 +121,7 @@ impl Default for Sampling {
             sample_every: 100,
             temperatures: vec![0.2, 0.5, 0.8, 1.0, 1.3],
             sample_chars: 300,
+            trace_chars: 4000,
         }
     }
 }
@@ -118,13 +142,14 @@ impl Options for Sampling {
 #[derive(Default)]
 pub struct Generate;
 
-/// What the hooks of one run keep.
-#[derive(Default)]
-pub struct GenerateRun {
-    /// The training names of a names run (to measure novelty).
-    train_names: Vec<String>,
+/// What the hooks of one run keep, by task.
+#[derive(Debug)]
+pub enum RunState {
+    /// The training names (to measure novelty).
+    Names(Vec<String>),
     /// The samples written during training so far.
-    log: String,
+    Reviews(String),
+    Shakespeare(Box<shakespeare::ShakespeareRun>),
 }
 
 impl Generate {
@@ -148,11 +173,24 @@ fn lm(model: &Model) -> Result<&LanguageModel> {
 impl Experiment for Generate {
     type Data = GenerateData;
     type Own = Sampling;
-    type PerRun = GenerateRun;
+    type PerRun = Option<RunState>;
 
     fn columns(&self) -> Columns {
-        let results =
-            ["val_ppl", "val_bpc", "test_ppl", "novel_frac", "language_match", "best_epoch", "n_params", "train_s"];
+        let results = [
+            "val_ppl",
+            "val_bpc",
+            "test_ppl",
+            "val_nats_per_char",
+            "test_nats_per_char",
+            "test_bits_per_char",
+            "novel_frac",
+            "language_match",
+            "best_epoch",
+            "steps",
+            "n_params",
+            "train_s",
+            "train_seq_per_s",
+        ];
         Columns { keys: vec!["model", "task", "bptt"], results: results.to_vec() }
     }
 
@@ -162,40 +200,58 @@ impl Experiment for Generate {
             Task::Reviews => {
                 vec![("task".into(), Tag::from("reviews")), ("bptt".into(), Tag::from(cfg.data.reviews.bptt))]
             }
+            Task::Shakespeare => vec![("task".into(), Tag::from("shakespeare"))],
         }
     }
 
-    fn dataset(&self, cfg: &Cfg<Self>) -> Result<(Dataset, GenerateRun)> {
+    fn dataset(&self, cfg: &Cfg<Self>) -> Result<(Dataset, Option<RunState>)> {
         match cfg.data.task {
             Task::Names => {
                 let (ds, train_names) = text::names_lm(&cfg.data.names, cfg.train.seed)?;
-                Ok((ds, GenerateRun { train_names, log: String::new() }))
+                Ok((ds, Some(RunState::Names(train_names))))
             }
-            Task::Reviews => Ok((cfg.data.load(cfg.train.seed)?, GenerateRun::default())),
+            Task::Reviews => Ok((cfg.data.load(cfg.train.seed)?, Some(RunState::Reviews(String::new())))),
+            Task::Shakespeare => {
+                let ds = cfg.data.shakespeare.load(cfg.train.seed)?;
+                let texts = cfg.data.shakespeare.texts(cfg.train.seed)?;
+                let val =
+                    ds.val.as_ref().map(|v| v.shallow_clone()).ok_or_else(|| anyhow::anyhow!("no validation split"))?;
+                Ok((ds, Some(RunState::Shakespeare(Box::new(shakespeare::ShakespeareRun::new(texts, val))))))
+            }
         }
     }
 
     fn during_every(&self, cfg: &Cfg<Self>) -> Option<usize> {
-        Self::detail(cfg).then_some(cfg.own.sample_every)
+        (Self::detail(cfg) || cfg.data.task == Task::Shakespeare).then_some(cfg.own.sample_every)
     }
 
-    /// Samples of the review model as it trains, into samples_during_training.txt.
+    /// Samples of the review model as it trains, into samples_during_training.txt; the Shakespeare model's
+    /// learning curve and samples.
     fn during(
         &self,
         cfg: &Cfg<Self>,
-        state: &mut GenerateRun,
+        state: &mut Option<RunState>,
         model: &Model,
         step: usize,
         run: &mut RunDir,
     ) -> Result<()> {
-        let mut rng = Rng::derived(cfg.train.seed, "sample");
-        let text =
-            sample_text(lm(model)?, "The movie ", 200, Pick::Sample { temperature: 0.8, top_k: None }, &mut rng)?;
-        state.log += &format!("--- step {step} (temperature 0.8) ---\n{text}\n\n");
-        run.write("samples_during_training.txt", state.log.as_bytes())
+        match state {
+            Some(RunState::Shakespeare(st)) => shakespeare::during(cfg, st, lm(model)?, step, run),
+            Some(RunState::Reviews(log)) => {
+                let mut rng = Rng::derived(cfg.train.seed, "sample");
+                let how = Pick::Sample { temperature: 0.8, top_k: None };
+                let text = sample_text(lm(model)?, &Chars, "The movie ", 200, how, &mut rng)?;
+                *log += &format!("--- step {step} (temperature 0.8) ---\n{text}\n\n");
+                run.write("samples_during_training.txt", log.as_bytes())
+            }
+            _ => Ok(()),
+        }
     }
 
-    fn after(&self, cfg: &Cfg<Self>, t: Trained<GenerateRun>) -> Result<()> {
+    fn after(&self, cfg: &Cfg<Self>, t: Trained<Option<RunState>>) -> Result<()> {
+        if cfg.data.task == Task::Shakespeare {
+            return shakespeare::after(cfg, t);
+        }
         let lm = lm(t.model)?;
         for split in ["val", "test"] {
             if let Some(&loss) = t.outcome.result.get(&format!("{split}_loss")) {
@@ -206,25 +262,44 @@ impl Experiment for Generate {
         }
         let s = &cfg.own;
         match cfg.data.task {
-            Task::Names => names_samples(lm, &t.data.shape.classes, &t.state.train_names, cfg, t.run),
+            Task::Names => {
+                let train: &[String] = match t.state.as_ref() {
+                    Some(RunState::Names(n)) => n,
+                    _ => &[],
+                };
+                names::names_samples(lm, &t.data.shape.classes, train, cfg, t.run)
+            }
             Task::Reviews if Self::detail(cfg) => {
                 let mut lines = String::new();
                 for &temp in &s.temperatures {
                     let mut rng = Rng::derived(cfg.train.seed, "sample");
                     let how = Pick::Sample { temperature: temp, top_k: None };
-                    let text = sample_text(lm, "The movie ", s.sample_chars, how, &mut rng)?;
+                    let text = sample_text(lm, &Chars, "The movie ", s.sample_chars, how, &mut rng)?;
                     lines += &format!("--- temperature {temp} ---\n{text}\n\n");
                 }
                 t.run.write("samples.txt", lines.as_bytes())?;
                 let text = cfg.data.reviews.text(cfg.train.seed)?;
-                activation_map(lm, &text.val, &t.run.path.join("activations"), cfg.model.cell)
+                reviews::activation_map(lm, &text.val, &t.run.path.join("activations"), cfg.model.cell)
             }
-            Task::Reviews => Ok(()),
+            Task::Reviews | Task::Shakespeare => Ok(()),
         }
     }
 
     fn finish(&self, f: &Finish<Self>) -> Result<String> {
         let (root, dir, cfg, runs) = (f.root, &f.dir, f.cfg, f.runs);
+        if runs.iter().any(|m| m.tag("task") == "shakespeare") {
+            shakespeare::charts(root, dir, runs)?;
+            let cols = [
+                crate::results::summary::Column::new("test nats/char", "test_nats_per_char"),
+                crate::results::summary::Column::new("test bits/char", "test_bits_per_char"),
+                crate::results::summary::Column::new("val nats/char", "val_nats_per_char"),
+                crate::results::summary::Column::new("parameters", "n_params"),
+                crate::results::summary::Column::new("steps", "steps"),
+            ];
+            let table = crate::results::summary::table("Shakespeare, held-out works", runs, &["size", "model"], &cols);
+            return Ok(table
+                + "charts: loss_vs_time, test_loss, cell_line_position, cell_brackets, cell_speaker, gate_saturation; samples.txt\n");
+        }
         charts(root, dir, runs, cfg.own.detail_bptt)?;
         let mut out = String::new();
         for m in runs {
@@ -241,122 +316,6 @@ impl Experiment for Generate {
         Ok(out
             + "charts: names_val_perplexity, reviews_val_perplexity, perplexity_vs_bptt; samples in the run folders\n")
     }
-}
-
-/// Samples per language → samples.txt, the share of new names and (with a classifier) of the asked language.
-fn names_samples(
-    lm: &LanguageModel,
-    classes: &[String],
-    train: &[String],
-    cfg: &Cfg<Generate>,
-    run: &mut RunDir,
-) -> Result<()> {
-    let s = &cfg.own;
-    let device = lm.rnn.weights[0][0].device();
-    let known: HashSet<&String> = train.iter().collect();
-    let classifier = match &s.classifier {
-        Some(p) if p.join(checkpoint::WEIGHTS).exists() => Some(checkpoint::load(p, device)?),
-        Some(p) => {
-            crate::progress::say!(
-                "sampling.classifier {}: no trained classifier there (run `make names`); language match skipped",
-                p.display()
-            );
-            None
-        }
-        None => None,
-    };
-    let mut rng = Rng::derived(cfg.train.seed, "sample");
-    let how = Pick::Sample { temperature: s.temperature, top_k: None };
-    let (mut lines, mut novel, mut matched, mut total) = (String::new(), 0, 0, 0);
-    for (lang, name) in classes.iter().enumerate() {
-        let sampled: Vec<String> = (0..s.samples_per_language)
-            .map(|_| sample_name(lm, lang as i64, "", how, &mut rng))
-            .collect::<Result<_>>()?;
-        novel += sampled.iter().filter(|n| !known.contains(n)).count();
-        total += sampled.len();
-        if let Some(c) = &classifier {
-            let pred = classify(c, &sampled)?;
-            matched += pred.iter().filter(|&&p| c.spec.shape.classes[p as usize] == *name).count();
-        }
-        lines += &format!("{name}: {}\n", sampled.join(", "));
-    }
-    run.write("samples.txt", lines.as_bytes())?;
-    run.meta.result.insert("novel_frac".into(), novel as f64 / total.max(1) as f64);
-    if classifier.is_some() {
-        run.meta.result.insert("language_match".into(), matched as f64 / total.max(1) as f64);
-    }
-    Ok(())
-}
-
-/// The classifier's most likely class of each (non-empty) name.
-fn classify(c: &checkpoint::Loaded, names_: &[String]) -> Result<Vec<i64>> {
-    let Some(model) = c.model.classifier() else { bail!("{} holds no classifier", c.dir.display()) };
-    let ex: Vec<Example> = names_
-        .iter()
-        .filter(|n| !n.is_empty())
-        .map(|n| Ok(Example { tokens: names::encode(n)?, label: 0 }))
-        .collect::<Result<_>>()?;
-    if ex.is_empty() {
-        return Ok(vec![]);
-    }
-    let device = model.rnn.weights[0][0].device();
-    let split = Split::new("samples", &ex, Pad::Post).to_device(device);
-    Ok(Vec::try_from(model.predict_proba(&split, 256).argmax(-1, false))?)
-}
-
-/// Hidden units over a review, coloured by activation: for each of three features (inside quotes, position in
-/// the line, word boundary) the unit whose activation correlates most with it.
-fn activation_map(lm: &LanguageModel, val_ids: &[i64], stem: &Path, cell: CellKind) -> Result<()> {
-    // A stretch of validation text with quotes in it.
-    let text: Vec<i64> = {
-        let q = Chars::id('"').unwrap();
-        let start = val_ids.iter().position(|&i| i == q).unwrap_or(0).saturating_sub(150);
-        val_ids[start..(start + 600).min(val_ids.len())].to_vec()
-    };
-    let chars: Vec<char> = text.iter().map(|&i| Chars::char(i)).collect();
-    let acts: Vec<Vec<f64>> = tch::no_grad(|| -> Result<Vec<Vec<f64>>> {
-        let device = lm.rnn.weights[0][0].device();
-        let x = lm.inputs(&Tensor::from_slice(&text).view([1, -1]).to_device(device), None);
-        let (out, _) = lm.rnn.forward_state(&x, None, false);
-        let out = out.get(0).to_kind(Kind::Double).to_device(Device::Cpu).tr().contiguous();
-        Ok(Vec::<Vec<f64>>::try_from(out)?)
-    })?;
-    let mut quote = false;
-    let mut col = 0f64;
-    let (mut f_quote, mut f_col, mut f_space) = (vec![], vec![], vec![]);
-    for &c in &chars {
-        if c == '"' {
-            quote = !quote;
-        }
-        col = if c == '\n' || c == '.' { 0.0 } else { col + 1.0 };
-        f_quote.push(quote as u8 as f64);
-        f_col.push(col);
-        f_space.push((c == ' ') as u8 as f64);
-    }
-    let mut blocks = Vec::new();
-    for (feature, f) in [
-        ("inside quotes", &f_quote),
-        ("characters since the last full stop or line break", &f_col),
-        ("space (word boundary)", &f_space),
-    ] {
-        let (unit, r) = acts
-            .iter()
-            .enumerate()
-            .map(|(u, a)| (u, correlation(a, f)))
-            .max_by(|a, b| a.1.abs().total_cmp(&b.1.abs()))
-            .unwrap_or((0, 0.0));
-        // Scaled by the unit's largest |activation| so that its whole range shows.
-        let scale = acts[unit].iter().fold(1e-9f64, |m, v| m.max(v.abs()));
-        let caption =
-            format!("unit {unit}: correlation {r:+.2} with \"{feature}\" (red: +{scale:.2}, blue: −{scale:.2})");
-        blocks.push((caption, chars.iter().copied().zip(acts[unit].iter().map(|v| v / scale)).collect()));
-    }
-    ColouredText {
-        title: format!("{}: hidden units over a test review (trained character model)", cell.label()),
-        blocks,
-        width: 100,
-    }
-    .save(stem)
 }
 
 fn charts(root: &Path, dir: &Path, metas: &[Meta], detail_bptt: usize) -> Result<()> {
@@ -405,28 +364,4 @@ fn charts(root: &Path, dir: &Path, metas: &[Meta], detail_bptt: usize) -> Result
             .save(&dir.join("perplexity_vs_bptt"))?;
     }
     Ok(())
-}
-
-/// How [`sample`] picks letters.
-pub struct SampleArgs<'a> {
-    pub language: &'a str,
-    pub start: &'a str,
-    pub how: Pick,
-    pub count: usize,
-    pub seed: u64,
-}
-
-/// `generate sample`: names from a trained names model, one per line.
-pub fn sample(run: &Path, a: &SampleArgs, device: Device) -> Result<String> {
-    let loaded = checkpoint::load(run, device)?;
-    let lm = lm(&loaded.model)?;
-    let lang = language_id(&loaded.spec.shape.classes, a.language)?;
-    let mut rng = Rng::derived(a.seed, "sample");
-    let n = if a.how == Pick::Greedy { 1 } else { a.count };
-    let mut out = String::new();
-    for _ in 0..n {
-        out += &sample_name(lm, lang, a.start, a.how, &mut rng)?;
-        out.push('\n');
-    }
-    Ok(out)
 }
