@@ -1,4 +1,4 @@
-//! The fused GRU and vanilla RNN (`model.impl: fused`) against libtorch's kernels: outputs and every gradient
+//! The fused vanilla RNN, GRU and LSTM (`model.impl: fused`) against libtorch's kernels: outputs and every gradient
 //! (weights, inputs, initial state) on random sizes and lengths, 1-2 layers, one or two directions; 1e-5 relative
 //! in float32, 1e-10 in float64.
 use rnnlab::config::{CellKind, Impl, InputKind, ModelConfig};
@@ -42,7 +42,7 @@ fn fused_agrees_with_libtorch(groups: Option<usize>, max_b: u64, seed: u64) {
     rows::set_groups(groups);
     let mut rng = Rng::new(seed);
     for kind in [Kind::Float, Kind::Double] {
-        for cell in [CellKind::Gru, CellKind::Rnn] {
+        for cell in [CellKind::Gru, CellKind::Rnn, CellKind::Lstm] {
             for (layers, bi) in [(1, false), (2, false), (1, true), (2, true)] {
                 for _ in 0..3 {
                     let (b, t) = (1 + rng.below(max_b) as i64, 1 + rng.below(25) as i64);
@@ -113,7 +113,7 @@ fn fused_state_path_carries_the_initial_state_gradient() {
     // forward_state (language models, truncated BPTT) from a given state, 2 layers: the final state is used too.
     for (kind, groups) in [(Kind::Float, 0), (Kind::Double, 0), (Kind::Float, 2), (Kind::Double, 3)] {
         rows::set_groups(Some(groups));
-        for cell in [CellKind::Gru, CellKind::Rnn] {
+        for cell in [CellKind::Gru, CellKind::Rnn, CellKind::Lstm] {
             let _seeded = rnnlab::rng::torch_seed(3);
             let mut vs = nn::VarStore::new(Device::Cpu);
             let mut r =
@@ -123,17 +123,29 @@ fn fused_state_path_carries_the_initial_state_gradient() {
             }
             let x = Tensor::randn([3, 9, 4], (kind, Device::Cpu)).set_requires_grad(true);
             let h0 = Tensor::randn([2, 3, 5], (kind, Device::Cpu)).set_requires_grad(true);
-            let (p1, p2) =
-                (Tensor::randn([3, 9, 5], (kind, Device::Cpu)), Tensor::randn([2, 3, 5], (kind, Device::Cpu)));
-            let state = State { h: h0.shallow_clone(), c: None };
+            // The LSTM carries its cell state too: from a given c_0, and the final c used by the loss.
+            let c0 = Tensor::randn([2, 3, 5], (kind, Device::Cpu)).set_requires_grad(true);
+            let (p1, p2, p3) = (
+                Tensor::randn([3, 9, 5], (kind, Device::Cpu)),
+                Tensor::randn([2, 3, 5], (kind, Device::Cpu)),
+                Tensor::randn([2, 3, 5], (kind, Device::Cpu)),
+            );
+            let lstm = cell == CellKind::Lstm;
+            let state = State { h: h0.shallow_clone(), c: lstm.then(|| c0.shallow_clone()) };
             let mut results = Vec::new();
             for imp in [Impl::Fused, Impl::Libtorch] {
-                zero(&vs, &[&x, &h0]);
+                zero(&vs, &[&x, &h0, &c0]);
                 r.imp = imp;
                 let (out, s) = r.forward_state(&x, Some(&state), true);
-                let loss = (&out * &p1).sum(Kind::Double) + (&s.h * &p2).sum(Kind::Double);
+                let mut loss = (&out * &p1).sum(Kind::Double) + (&s.h * &p2).sum(Kind::Double);
+                if let Some(c) = &s.c {
+                    loss += (c * &p3).sum(Kind::Double);
+                }
                 backward_through(&[&r], &loss).unwrap();
                 let mut got: Vec<Tensor> = vec![out.detach(), s.h.detach(), x.grad().copy(), h0.grad().copy()];
+                if lstm {
+                    got.extend([s.c.as_ref().unwrap().detach(), c0.grad().copy()]);
+                }
                 got.extend(r.weights.iter().flatten().map(|w| w.grad().copy()));
                 results.push(got);
             }
@@ -191,7 +203,7 @@ fn a_classifier_trains_the_same_with_either_implementation() {
 fn row_groups_give_the_same_bits_as_libtorchs_per_step_gemm() {
     // Rows never interact, and MKL computes a row the same way whatever the group's size: splitting the batch
     // over threads (or calling BLAS directly) must not change a single bit, so results do not depend on threads.
-    for cell in [CellKind::Gru, CellKind::Rnn] {
+    for cell in [CellKind::Gru, CellKind::Rnn, CellKind::Lstm] {
         let _seeded = rnnlab::rng::torch_seed(5);
         let vs = nn::VarStore::new(Device::Cpu);
         let r = Recurrent::new(&vs.root(), 64, &ModelConfig { cell, hidden: 128, ..Default::default() });
@@ -237,7 +249,7 @@ fn a_panic_in_a_thread_of_the_recurrence_is_an_error_and_bad_buffers_are_refused
     let d = Dims { t: 3, b: 2, h: 4 };
     let (gx, w_hh, b_hh) = (vec![0f32; 3 * 2 * 12], vec![0f32; 12 * 4], vec![0f32; 12]);
     let (mut hs, mut saved) = (vec![0f32; 4 * 2 * 4 - 1], vec![0f32; 3 * 2 * 16]);
-    let buf = ForwardBuffers { gx: &gx, w_hh: &w_hh, b_hh: &b_hh, hs: &mut hs, saved: &mut saved };
+    let buf = ForwardBuffers { gx: &gx, w_hh: &w_hh, b_hh: &b_hh, hs: &mut hs, saved: &mut saved, cs: None };
     let err = format!("{:#}", forward(CellKind::Gru, d, 2, buf).unwrap_err());
     assert!(err.contains("hs holds 31 values, 32 expected"), "{err}");
 }

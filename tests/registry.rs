@@ -73,11 +73,7 @@ fn configs_and_module_docs_state_the_registrys_numbers() {
         } else {
             format!("src/experiments/{module}/mod.rs")
         };
-        let doc: String = read(&file)
-            .lines()
-            .take_while(|l| l.starts_with("//!"))
-            .collect::<Vec<_>>()
-            .join("\n");
+        let doc: String = read(&file).lines().take_while(|l| l.starts_with("//!")).collect::<Vec<_>>().join("\n");
         for n in numbers(d.expected) {
             assert!(
                 header.contains(&n),

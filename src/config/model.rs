@@ -129,8 +129,8 @@ impl Default for CharCnnConfig {
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Impl {
-    /// rnnlab's fused GRU and vanilla RNN on the CPU (`model::fused`: per step one GEMM and one pass over the
-    /// gates, a hand-written backward through time); libtorch's kernels for the LSTM (oneDNN) and on a GPU.
+    /// rnnlab's fused kernels on the CPU (`model::fused`: per step one GEMM and one pass over the gates, a
+    /// hand-written backward through time), for the three cells; libtorch's kernels on a GPU.
     #[default]
     Fused,
     /// libtorch's kernels (`rnn_tanh`, `gru`, `lstm`) for every cell.

@@ -141,8 +141,7 @@ pub fn run(cli: &BenchArgs) -> Result<()> {
         export(&dir.join("batches").join(format!("{protocol}.bin")), &data.train, &train_batches, &test)?;
         for &cell in &cli.cells {
             for imp in [Impl::Fused, Impl::Libtorch, Impl::Unrolled] {
-                // The LSTM's fused path is libtorch's kernel: one row for both.
-                if (imp != Impl::Fused && cli.fused_only) || (imp == Impl::Libtorch && cell == CellKind::Lstm) {
+                if imp != Impl::Fused && cli.fused_only {
                     continue;
                 }
                 let cfg = ModelConfig { cell, imp, ..model_config(cell, input) };

@@ -1,5 +1,5 @@
 //! One recurrent layer stack for the three cells, in PyTorch's parameter layout, with three implementations:
-//! `Fused` runs rnnlab's own GRU and vanilla RNN ([`super::fused`]) and libtorch's LSTM kernel; `Libtorch` calls
+//! `Fused` runs rnnlab's own kernels for the three cells on the CPU ([`super::fused`]); `Libtorch` calls
 //! libtorch's kernels (`rnn_tanh`, `gru`, `lstm`); `Unrolled` is the textbook step loop
 //! (`h = tanh(W_ih x + b_ih + W_hh h + b_hh)` and the gated equivalents) for diagnostics. Tests check that all
 //! agree, and agree with PyTorch.
@@ -133,7 +133,7 @@ impl Recurrent {
                 let xin = if d == 0 { input.shallow_clone() } else { flip(&input) };
                 let (out, hs) = match imp {
                     Impl::Fused if fused::covers(self.cell, &xin) => {
-                        (self.fused(l, w, &xin, None, train).0, Vec::new())
+                        (self.fused(l, w, &xin, (None, None), train).0, Vec::new())
                     }
                     Impl::Fused | Impl::Libtorch => (self.libtorch(&xin, w, None, train).0, Vec::new()),
                     Impl::Unrolled => self.unrolled(&xin, w),
@@ -161,8 +161,8 @@ impl Recurrent {
             }
             let s0 = state.map(|s| (s.h.get(l as i64), s.c.as_ref().map(|c| c.get(l as i64))));
             let (out, h, c) = if self.imp == Impl::Fused && fused::covers(self.cell, &input) {
-                let (out, h) = self.fused(l, w, &input, s0.as_ref().map(|s| &s.0), train);
-                (out, h, None)
+                let s0 = s0.as_ref().map_or((None, None), |(h, c)| (Some(h), c.as_ref()));
+                self.fused(l, w, &input, s0, train)
             } else {
                 self.libtorch(&input, w, s0, train)
             };
@@ -202,12 +202,19 @@ impl Recurrent {
         (input, State { h: Tensor::stack(&hs, 0), c })
     }
 
-    /// One layer, one direction, through the fused kernels (recorded on the tape when training). Returns
-    /// (output, h_T). A kernel error (caught in its threads) panics here, outside them: the run that hit it ends
-    /// as failed.
-    fn fused(&self, layer: usize, w: &[Tensor; 4], x: &Tensor, h0: Option<&Tensor>, train: bool) -> (Tensor, Tensor) {
+    /// One layer, one direction, through the fused kernels (recorded on the tape when training), from the state
+    /// (h_0, c_0) (zeros where None). Returns (output, h_T, c_T). A kernel error (caught in its threads) panics
+    /// here, outside them: the run that hit it ends as failed.
+    fn fused(
+        &self,
+        layer: usize,
+        w: &[Tensor; 4],
+        x: &Tensor,
+        s0: (Option<&Tensor>, Option<&Tensor>),
+        train: bool,
+    ) -> (Tensor, Tensor, Option<Tensor>) {
         let l = Layer { cell: self.cell, w, group: layer };
-        self.tape.forward(l, x, h0, train).unwrap_or_else(|e| panic!("{e:#}"))
+        self.tape.forward(l, x, s0, train).unwrap_or_else(|e| panic!("{e:#}"))
     }
 
     /// One layer, one direction, through libtorch's kernel. Returns (output, h_T, c_T).

@@ -3,8 +3,9 @@
 //! accurate to a few units in the last place; float64 uses the standard library.
 //!
 //! Layouts (PyTorch's gate order): GRU gates r, z, n with h' = (1 − z) n + z h and n = tanh(x_n + r (W_hn h +
-//! b_hn)); the vanilla RNN h' = tanh(x + W_hh h + b). Per step and row a GRU keeps r, z, n and W_hn h + b_hn
-//! ([`saved_width`]) for its backward pass; the RNN keeps nothing but its output.
+//! b_hn)); LSTM gates i, f, g, o with c' = f c + i g and h' = o tanh(c'); the vanilla RNN h' = tanh(x + W_hh h +
+//! b). Per step and row a GRU keeps r, z, n and W_hn h + b_hn for its backward pass, an LSTM i, f, g, o
+//! ([`saved_width`]; its cell states are kept beside the hidden states); the RNN keeps nothing but its output.
 use crate::config::CellKind;
 
 /// A float the gate loops run on.
@@ -83,11 +84,12 @@ fn tanh(x: f32) -> f32 {
     }
 }
 
-/// Values per row and step a cell keeps for its backward pass (GRU: r, z, n, W_hn h + b_hn; RNN: none).
+/// Values per row and step a cell keeps for its backward pass (GRU: r, z, n, W_hn h + b_hn; LSTM: i, f, g, o;
+/// RNN: none).
 pub fn saved_width(cell: CellKind, h: usize) -> usize {
     match cell {
-        CellKind::Gru => 4 * h,
-        _ => 0,
+        CellKind::Gru | CellKind::Lstm => 4 * h,
+        CellKind::Rnn => 0,
     }
 }
 
@@ -103,6 +105,8 @@ pub struct Forward<'a, R> {
     pub next: &'a mut [R],
     /// `[rows, saved_width]`, written.
     pub saved: &'a mut [R],
+    /// LSTM: `[rows, H]` c_{t−1}, and c_t (written).
+    pub c: Option<(&'a [R], &'a mut [R])>,
     pub h: usize,
 }
 
@@ -121,8 +125,11 @@ pub struct Backward<'a, R> {
     /// `[rows, G]` ∂L/∂(input-side gate pre-activations), written.
     pub dgx: &'a mut [R],
     /// GRU: `[rows, G]` ∂L/∂(hidden-side pre-activations) (they differ in the new gate) and `[rows, H]` the direct
-    /// part of ∂L/∂h_{t−1}, written. The RNN's hidden side equals its input side and has no direct part.
+    /// part of ∂L/∂h_{t−1}, written. The RNN's and the LSTM's hidden sides equal their input sides and have no
+    /// direct part.
     pub hidden: Option<(&'a mut [R], &'a mut [R])>,
+    /// LSTM: `[rows, H]` c_{t−1} and c_t, and ∂L/∂c: from step t + 1 in, to step t − 1 out.
+    pub cell: Option<(&'a [R], &'a [R], &'a mut [R])>,
     pub h: usize,
 }
 
@@ -150,29 +157,35 @@ macro_rules! wide_copy {
 }
 
 wide_copy!(gru_forward_wide = gru_forward(Forward<R>));
+wide_copy!(lstm_forward_wide = lstm_forward(Forward<R>));
 wide_copy!(rnn_forward_wide = rnn_forward(Forward<R>));
 wide_copy!(gru_backward_wide = gru_backward(Backward<R>));
+wide_copy!(lstm_backward_wide = lstm_backward(Backward<R>));
 wide_copy!(rnn_backward_wide = rnn_backward(Backward<R>));
 
-/// The forward step of `cell` (GRU or RNN), in its AVX2+FMA copy when the CPU has it.
+/// The forward step of `cell`, in its AVX2+FMA copy when the CPU has it.
 pub fn forward<R: Real>(cell: CellKind, s: Forward<R>) {
     // SAFETY (the wide copies): AVX2 and FMA are present.
     match (cell, wide()) {
         (CellKind::Gru, true) => unsafe { gru_forward_wide(s) },
         (CellKind::Gru, false) => gru_forward(s),
-        (_, true) => unsafe { rnn_forward_wide(s) },
-        (_, false) => rnn_forward(s),
+        (CellKind::Lstm, true) => unsafe { lstm_forward_wide(s) },
+        (CellKind::Lstm, false) => lstm_forward(s),
+        (CellKind::Rnn, true) => unsafe { rnn_forward_wide(s) },
+        (CellKind::Rnn, false) => rnn_forward(s),
     }
 }
 
-/// The backward step of `cell` (GRU or RNN), in its AVX2+FMA copy when the CPU has it.
+/// The backward step of `cell`, in its AVX2+FMA copy when the CPU has it.
 pub fn backward<R: Real>(cell: CellKind, s: Backward<R>) {
     // SAFETY (the wide copies): AVX2 and FMA are present.
     match (cell, wide()) {
         (CellKind::Gru, true) => unsafe { gru_backward_wide(s) },
         (CellKind::Gru, false) => gru_backward(s),
-        (_, true) => unsafe { rnn_backward_wide(s) },
-        (_, false) => rnn_backward(s),
+        (CellKind::Lstm, true) => unsafe { lstm_backward_wide(s) },
+        (CellKind::Lstm, false) => lstm_backward(s),
+        (CellKind::Rnn, true) => unsafe { rnn_backward_wide(s) },
+        (CellKind::Rnn, false) => rnn_backward(s),
     }
 }
 
@@ -187,16 +200,41 @@ fn gru_forward<R: Real>(s: Forward<R>) {
         let (sr, rest) = sv.split_at_mut(h);
         let (sz, rest) = rest.split_at_mut(h);
         let (sn, sgh) = rest.split_at_mut(h);
-        for j in 0..h {
-            let r = (xr[j] + hr[j]).sigmoid();
-            let z = (xz[j] + hz[j]).sigmoid();
-            let ghn = hn[j];
-            let n = (xn[j] + r * ghn).tanh();
-            next[j] = n + z * (prev[j] - n);
-            sr[j] = r;
-            sz[j] = z;
-            sn[j] = n;
-            sgh[j] = ghn;
+        // One simple loop per quantity: they vectorise where one loop over all nine slices did not.
+        sr.iter_mut().zip(xr).zip(hr).for_each(|((s, &a), &b)| *s = (a + b).sigmoid());
+        sz.iter_mut().zip(xz).zip(hz).for_each(|((s, &a), &b)| *s = (a + b).sigmoid());
+        sgh.copy_from_slice(hn);
+        sn.iter_mut().zip(xn).zip(sr.iter().zip(hn)).for_each(|((s, &a), (&r, &g))| *s = (a + r * g).tanh());
+        next.iter_mut().zip(prev).zip(sn.iter().zip(sz.iter())).for_each(|((o, &p), (&n, &z))| *o = n + z * (p - n));
+    }
+}
+
+/// LSTM gates of one step (PyTorch's order i, f, g, o): c' = f c + i g, h' = o tanh(c').
+#[inline(always)]
+fn lstm_forward<R: Real>(s: Forward<R>) {
+    let h = s.h;
+    let Some((c_prev, c_next)) = s.c else { return };
+    let rows = c_prev.chunks_exact(h).zip(c_next.chunks_exact_mut(h)).zip(s.next.chunks_exact_mut(h));
+    for (i, ((cp, cn), next)) in rows.enumerate() {
+        let (gx, gh) = (&s.gx[i * 4 * h..(i + 1) * 4 * h], &s.gh[i * 4 * h..(i + 1) * 4 * h]);
+        let sv = &mut s.saved[i * 4 * h..(i + 1) * 4 * h];
+        // The gates first, one simple loop per gate (i, f, o sigmoid, g tanh), then the cell: loops over two or
+        // three slices vectorise where one loop over nine did not.
+        for (k, ((sv, gx), gh)) in sv.chunks_exact_mut(h).zip(gx.chunks_exact(h)).zip(gh.chunks_exact(h)).enumerate() {
+            if k == 2 {
+                sv.iter_mut().zip(gx).zip(gh).for_each(|((s, &a), &b)| *s = (a + b).tanh());
+            } else {
+                sv.iter_mut().zip(gx).zip(gh).for_each(|((s, &a), &b)| *s = (a + b).sigmoid());
+            }
+        }
+        let (si, sv) = sv.split_at(h);
+        let (sf, sv) = sv.split_at(h);
+        let (sg, so) = sv.split_at(h);
+        let gates = si.iter().zip(sf).zip(sg.iter().zip(so));
+        for (((cn, next), &cp), ((&ig, &fg), (&gg, &og))) in cn.iter_mut().zip(next.iter_mut()).zip(cp).zip(gates) {
+            let c = fg * cp + ig * gg;
+            *cn = c;
+            *next = og * c.tanh();
         }
     }
 }
@@ -236,6 +274,36 @@ fn gru_backward<R: Real>(s: Backward<R>) {
             hz[j] = da_z;
             hn[j] = da_n * r;
             carry[j] = dh * z;
+        }
+    }
+}
+
+/// The LSTM's step backward: from ∂L/∂h_t and ∂L/∂c_t to the gates' gradients (both sides alike) and ∂L/∂c_{t−1}
+/// = ∂L/∂c_t f (in place).
+#[inline(always)]
+fn lstm_backward<R: Real>(s: Backward<R>) {
+    let h = s.h;
+    let Some((c_prev, c_now, dc)) = s.cell else { return };
+    let rows =
+        s.dout.chunks_exact(h).zip(s.dh_next.chunks_exact(h)).zip(c_prev.chunks_exact(h).zip(c_now.chunks_exact(h)));
+    for (i, ((dout, dh_next), (c_prev, sc))) in rows.enumerate() {
+        let dc = &mut dc[i * h..(i + 1) * h];
+        let sv = &s.saved[i * 4 * h..(i + 1) * 4 * h];
+        let (si, sf, sg, so) = (&sv[..h], &sv[h..2 * h], &sv[2 * h..3 * h], &sv[3 * h..]);
+        let dgx = &mut s.dgx[i * 4 * h..(i + 1) * 4 * h];
+        let (xi, rest) = dgx.split_at_mut(h);
+        let (xf, rest) = rest.split_at_mut(h);
+        let (xg, xo) = rest.split_at_mut(h);
+        for j in 0..h {
+            let (ig, fg, gg, og) = (si[j], sf[j], sg[j], so[j]);
+            let tc = sc[j].tanh();
+            let dh = dout[j] + dh_next[j];
+            let dct = dc[j] + dh * og * (R::ONE - tc * tc);
+            xi[j] = dct * gg * ig * (R::ONE - ig);
+            xf[j] = dct * c_prev[j] * fg * (R::ONE - fg);
+            xg[j] = dct * ig * (R::ONE - gg * gg);
+            xo[j] = dh * tc * og * (R::ONE - og);
+            dc[j] = dct * fg;
         }
     }
 }

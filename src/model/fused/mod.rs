@@ -1,4 +1,4 @@
-//! The fused training path of the GRU and the vanilla RNN on the CPU (`model.impl: fused`).
+//! The fused training path of the vanilla RNN, the GRU and the LSTM on the CPU (`model.impl: fused`).
 //!
 //! Forward, per layer and direction: the input projections of all steps in one GEMM, then per step one GEMM for
 //! the hidden projection and one pass over the gates ([`gates`]), which keeps what the backward pass needs.
@@ -38,6 +38,11 @@ struct Call {
     h0: Option<Tensor>,
     /// `[T + 1, B, H]`: h_0 .. h_T.
     hs: Tensor,
+    /// LSTM: `[T + 1, B, H]` c_0 .. c_T; the initial cell state as given, when it needs a gradient; the final
+    /// cell state returned (a leaf: its gradient, if the model uses it, starts the chain of ∂L/∂c).
+    cs: Option<Tensor>,
+    c0: Option<Tensor>,
+    c_last: Option<Tensor>,
     /// `[T, B, S]` what the gates kept ([`gates::saved_width`]).
     saved: Tensor,
     w: [Tensor; 4],
@@ -59,9 +64,9 @@ impl std::fmt::Debug for Tape {
     }
 }
 
-/// Whether the fused path covers this cell (the LSTM keeps libtorch's oneDNN kernel) on this device.
-pub fn covers(cell: CellKind, x: &Tensor) -> bool {
-    cell != CellKind::Lstm && x.device() == tch::Device::Cpu && matches!(x.kind(), Kind::Float | Kind::Double)
+/// Whether the fused path runs this cell on this device (the CPU, float32 or float64).
+pub fn covers(_cell: CellKind, x: &Tensor) -> bool {
+    x.device() == tch::Device::Cpu && matches!(x.kind(), Kind::Float | Kind::Double)
 }
 
 /// One layer and direction as the tape sees it: the cell, its weights `[w_ih, w_hh, b_ih, b_hh]` and its group
@@ -144,15 +149,22 @@ impl Tape {
         pool.drain(..excess);
     }
 
-    /// One layer, one direction: `x` `[B, T, I]`, initial state `[B, H]` (zeros when None). Returns the outputs
-    /// `[B, T, H]` and the final state `[B, H]`. With `record`, the call is kept for [`backward`](Self::backward)
-    /// and the outputs are a leaf requiring grad.
-    pub fn forward(&self, l: Layer, x: &Tensor, h0: Option<&Tensor>, record: bool) -> Result<(Tensor, Tensor)> {
+    /// One layer, one direction: `x` `[B, T, I]`, initial state `[B, H]` (zeros when None; the LSTM's cell state
+    /// `c0` too). Returns the outputs `[B, T, H]`, the final state `[B, H]` and the LSTM's final cell state. With
+    /// `record`, the call is kept for [`backward`](Self::backward) and the outputs are a leaf requiring grad.
+    pub fn forward(
+        &self,
+        l: Layer,
+        x: &Tensor,
+        (h0, c0): (Option<&Tensor>, Option<&Tensor>),
+        record: bool,
+    ) -> Result<(Tensor, Tensor, Option<Tensor>)> {
         let (b, t_len, i) = (x.size()[0], x.size()[1], x.size()[2]);
         let (w, cell) = (l.w, l.cell);
         let (h, g) = (w[1].size()[1], w[0].size()[0]);
         let d = Dims { t: t_len as usize, b: b as usize, h: h as usize };
-        let (xs, hs, saved) = tch::no_grad(|| -> Result<_> {
+        let lstm = cell == CellKind::Lstm;
+        let (xs, hs, saved, cs) = tch::no_grad(|| -> Result<_> {
             let mut xs = self.buffer(&[t_len, b, i], x);
             xs.copy_(&x.detach().transpose(0, 1));
             let xs = xs.view([t_len * b, i]);
@@ -164,22 +176,31 @@ impl Tape {
                 hs.get(0).copy_(&h0.detach());
             }
             let saved = self.buffer(&[t_len, b, gates::saved_width(cell, d.h) as i64], x);
+            let cs = lstm.then(|| {
+                let cs = Tensor::zeros([t_len + 1, b, h], (x.kind(), x.device()));
+                if let Some(c0) = c0 {
+                    cs.get(0).copy_(&c0.detach());
+                }
+                cs
+            });
             let (w_hh, b_hh) = (w[1].detach().contiguous(), w[3].detach().contiguous());
             match x.kind() {
-                Kind::Double => self.recurrence::<f64>(cell, d, [&gx, &w_hh, &b_hh, &hs, &saved])?,
-                _ => self.recurrence::<f32>(cell, d, [&gx, &w_hh, &b_hh, &hs, &saved])?,
+                Kind::Double => self.recurrence::<f64>(cell, d, [&gx, &w_hh, &b_hh, &hs, &saved], cs.as_ref())?,
+                _ => self.recurrence::<f32>(cell, d, [&gx, &w_hh, &b_hh, &hs, &saved], cs.as_ref())?,
             }
             self.recycle([gx]);
-            Ok((xs, hs, saved))
+            Ok((xs, hs, saved, cs))
         })?;
         let out = hs.narrow(0, 1, t_len).transpose(0, 1);
         if !record {
             let last = hs.get(t_len);
+            let c_last = cs.as_ref().map(|c| c.get(t_len));
             self.recycle([xs, saved]);
-            return Ok((out, last));
+            return Ok((out, last, c_last));
         }
         let out = out.set_requires_grad(true);
         let last = out.select(1, t_len - 1);
+        let c_last = cs.as_ref().map(|c| c.get(t_len).detach().set_requires_grad(true));
         self.calls.borrow_mut().push(Call {
             group: l.group,
             cell,
@@ -187,16 +208,19 @@ impl Tape {
             x: xs,
             h0: h0.filter(|h| h.requires_grad()).map(Tensor::shallow_clone),
             hs,
+            cs,
+            c0: c0.filter(|c| c.requires_grad()).map(Tensor::shallow_clone),
+            c_last: c_last.as_ref().map(Tensor::shallow_clone),
             saved,
             w: [w[0].shallow_clone(), w[1].shallow_clone(), w[2].shallow_clone(), w[3].shallow_clone()],
             out: out.shallow_clone(),
         });
-        Ok((out, last))
+        Ok((out, last, c_last))
     }
 
     /// The forward recurrence on `[gx, w_hh, b_hh, hs, saved]`: over row groups with direct BLAS calls, or with
     /// libtorch's GEMM per step when there is no BLAS to call (or `rows::set_groups(Some(0))`).
-    fn recurrence<R: Gemm>(&self, cell: CellKind, d: Dims, ts: [&Tensor; 5]) -> Result<()> {
+    fn recurrence<R: Gemm>(&self, cell: CellKind, d: Dims, ts: [&Tensor; 5], cs: Option<&Tensor>) -> Result<()> {
         let [gx, w_hh, b_hh, hs, saved] = ts;
         let g = cell.gates() as usize * d.h;
         let sw = gates::saved_width(cell, d.h);
@@ -209,6 +233,10 @@ impl Tape {
                     b_hh: slice(b_hh, g, "b_hh")?,
                     hs: slice(hs, (d.t + 1) * d.b * d.h, "hs")?,
                     saved: slice(saved, d.t * d.b * sw, "saved")?,
+                    cs: match cs {
+                        Some(c) => Some(slice(c, (d.t + 1) * d.b * d.h, "cs")?),
+                        None => None,
+                    },
                 }
             };
             return rows::forward(cell, d, n, buf);
@@ -219,9 +247,14 @@ impl Tape {
         for t in 0..d.t as i64 {
             let _ = b_hh.addmm_out(&gh, &hs.get(t), &w_hh_t);
             let (gx_t, prev, next, sv) = (gx3.get(t), hs.get(t), hs.get(t + 1), saved.get(t));
-            // SAFETY: as above; the four are disjoint views of their tensors, and `gh` is written only by libtorch
-            // before this step's slices exist.
+            let cells = cs.map(|c| (c.get(t), c.get(t + 1)));
+            // SAFETY: as above; the slices are disjoint views of their tensors, and `gh` is written only by
+            // libtorch before this step's slices exist.
             unsafe {
+                let c = match &cells {
+                    Some((cp, cn)) => Some((&*slice::<R>(cp, d.b * d.h, "c[t-1]")?, slice(cn, d.b * d.h, "c[t]")?)),
+                    None => None,
+                };
                 gates::forward(
                     cell,
                     gates::Forward::<R> {
@@ -230,6 +263,7 @@ impl Tape {
                         prev: slice(&prev, d.b * d.h, "h[t-1]")?,
                         next: slice(&next, d.b * d.h, "h[t]")?,
                         saved: slice(&sv, d.b * sw, "saved[t]")?,
+                        c,
                         h: d.h,
                     },
                 );
@@ -251,7 +285,7 @@ impl Tape {
                 if !dout.defined() {
                     continue;
                 }
-                let (dw, dx, dh0) = tch::no_grad(|| self.call_backward(&c, &dout))?;
+                let (dw, dx, dh0, dc0) = tch::no_grad(|| self.call_backward(&c, &dout))?;
                 self.recycle([c.x.shallow_clone(), c.saved.shallow_clone()]);
                 terms.extend(c.w.iter().zip(&dw).map(|(w, d)| (w * d).sum(Kind::Double)));
                 if c.input.requires_grad() {
@@ -259,6 +293,9 @@ impl Tape {
                 }
                 if let Some(h0) = &c.h0 {
                     terms.push((h0 * dh0).sum(Kind::Double));
+                }
+                if let (Some(c0), Some(dc0)) = (&c.c0, dc0) {
+                    terms.push((c0 * dc0).sum(Kind::Double));
                 }
             }
             if !terms.is_empty() {
@@ -268,8 +305,8 @@ impl Tape {
         Ok(())
     }
 
-    /// ∂L/∂[w_ih, w_hh, b_ih, b_hh], ∂L/∂x `[B, T, I]` and ∂L/∂h_0 `[B, H]` of one call.
-    fn call_backward(&self, c: &Call, dout: &Tensor) -> Result<([Tensor; 4], Tensor, Tensor)> {
+    /// ∂L/∂[w_ih, w_hh, b_ih, b_hh], ∂L/∂x `[B, T, I]`, ∂L/∂h_0 `[B, H]` and the LSTM's ∂L/∂c_0 of one call.
+    fn call_backward(&self, c: &Call, dout: &Tensor) -> Result<([Tensor; 4], Tensor, Tensor, Option<Tensor>)> {
         let (t_len, b, h) = (c.hs.size()[0] - 1, c.hs.size()[1], c.hs.size()[2]);
         let g = c.w[0].size()[0];
         let (kind, device) = (c.hs.kind(), c.hs.device());
@@ -280,11 +317,16 @@ impl Tape {
         // The GRU's hidden-side gate gradients differ from the input side's in the new gate (× r); the RNN's do not.
         let dgh = if c.cell == CellKind::Gru { self.buffer(&[t_len, b, g], &c.hs) } else { dgx.shallow_clone() };
         let dh0 = Tensor::zeros([b, h], (kind, device));
+        // ∂L/∂c starts from ∂L/∂c_T where the model used the final cell state, and ends as ∂L/∂c_0.
+        let dc = c.cs.as_ref().map(|_| match c.c_last.as_ref().map(Tensor::grad).filter(Tensor::defined) {
+            Some(g) => g.copy(),
+            None => Tensor::zeros([b, h], (kind, device)),
+        });
         let w_hh = c.w[1].detach().contiguous();
         let dims = Dims { t: t_len as usize, b: b as usize, h: h as usize };
         match kind {
-            Kind::Double => self.chain::<f64>(c, dims, [&dout, &w_hh, &dgx, &dgh, &dh0])?,
-            _ => self.chain::<f32>(c, dims, [&dout, &w_hh, &dgx, &dgh, &dh0])?,
+            Kind::Double => self.chain::<f64>(c, dims, [&dout, &w_hh, &dgx, &dgh, &dh0], dc.as_ref())?,
+            _ => self.chain::<f32>(c, dims, [&dout, &w_hh, &dgx, &dgh, &dh0], dc.as_ref())?,
         }
         let (dgx2, dgh2) = (dgx.view([t_len * b, g]), dgh.view([t_len * b, g]));
         let h_prev = c.hs.narrow(0, 0, t_len).reshape([t_len * b, h]);
@@ -296,12 +338,12 @@ impl Tape {
         ];
         let dx = dgx2.mm(&c.w[0].detach()).view([t_len, b, -1]).transpose(0, 1);
         self.recycle([dout, dgx, dgh]);
-        Ok((dw, dx, dh0))
+        Ok((dw, dx, dh0, dc))
     }
 
     /// The backward chain through time on `[dout, w_hh, dgx, dgh, dh0]` (`dgh` is `dgx` for the RNN): over row
     /// groups, or with libtorch's GEMM per step.
-    fn chain<R: Gemm>(&self, c: &Call, d: Dims, ts: [&Tensor; 5]) -> Result<()> {
+    fn chain<R: Gemm>(&self, c: &Call, d: Dims, ts: [&Tensor; 5], dc: Option<&Tensor>) -> Result<()> {
         let [dout, w_hh, dgx, dgh, dh0] = ts;
         let g = c.cell.gates() as usize * d.h;
         let (sw, gru) = (gates::saved_width(c.cell, d.h), c.cell == CellKind::Gru);
@@ -317,6 +359,12 @@ impl Tape {
                     dgx: slice(dgx, d.t * d.b * g, "dgx")?,
                     dgh: if gru { Some(slice(dgh, d.t * d.b * g, "dgh")?) } else { None },
                     dh0: slice(dh0, d.b * d.h, "dh0")?,
+                    cell: match (&c.cs, dc) {
+                        (Some(cs), Some(dc)) => {
+                            Some((&*slice::<R>(cs, (d.t + 1) * d.b * d.h, "cs")?, slice(dc, d.b * d.h, "dc")?))
+                        }
+                        _ => None,
+                    },
                 }
             };
             return rows::backward(c.cell, d, n, buf);
@@ -333,6 +381,18 @@ impl Tape {
                 } else {
                     None
                 };
+                let cells = match (&c.cs, dc) {
+                    (Some(cs), Some(dc)) => Some((cs.get(t), cs.get(t + 1), dc)),
+                    _ => None,
+                };
+                let cell = match &cells {
+                    Some((cp, cn, dc)) => Some((
+                        &*slice::<R>(cp, d.b * d.h, "c[t-1]")?,
+                        &*slice::<R>(cn, d.b * d.h, "c[t]")?,
+                        slice(dc, d.b * d.h, "dc")?,
+                    )),
+                    None => None,
+                };
                 gates::backward(
                     c.cell,
                     gates::Backward::<R> {
@@ -343,6 +403,7 @@ impl Tape {
                         out: slice(&out, d.b * d.h, "h[t]")?,
                         dgx: slice(&dgx_t, d.b * g, "dgx[t]")?,
                         hidden,
+                        cell,
                         h: d.h,
                     },
                 );

@@ -279,17 +279,21 @@ pub struct Dims {
 }
 
 /// What the forward recurrence reads and writes: `gx` `[T, B, G]` (input projections with b_ih), `w_hh`
-/// `[G, H]`, `b_hh` `[G]`, `hs` `[T + 1, B, H]` (h_0 filled in), `saved` `[T, B, S]` ([`gates::saved_width`]).
+/// `[G, H]`, `b_hh` `[G]`, `hs` `[T + 1, B, H]` (h_0 filled in), `saved` `[T, B, S]` ([`gates::saved_width`]),
+/// and for the LSTM `cs` `[T + 1, B, H]` (c_0 filled in).
 pub struct ForwardBuffers<'a, R> {
     pub gx: &'a [R],
     pub w_hh: &'a [R],
     pub b_hh: &'a [R],
     pub hs: &'a mut [R],
     pub saved: &'a mut [R],
+    pub cs: Option<&'a mut [R]>,
 }
 
 /// What the backward chain reads and writes: `dout` `[T, B, H]` (∂L/∂outputs), `hs` and `saved` as the forward
-/// left them, `w_hh`; written: `dgx` `[T, B, G]`, `dgh` (GRU: `[T, B, G]`; the RNN's equals `dgx`), `dh0` `[B, H]`.
+/// left them, `w_hh`; written: `dgx` `[T, B, G]`, `dgh` (GRU: `[T, B, G]`; the RNN's and the LSTM's equal `dgx`),
+/// `dh0` `[B, H]`. The LSTM also reads its cell states `cs` `[T + 1, B, H]` and carries ∂L/∂c in `dc` `[B, H]`:
+/// ∂L/∂c_T in, ∂L/∂c_0 out.
 pub struct BackwardBuffers<'a, R> {
     pub dout: &'a [R],
     pub hs: &'a [R],
@@ -298,6 +302,7 @@ pub struct BackwardBuffers<'a, R> {
     pub dgx: &'a mut [R],
     pub dgh: Option<&'a mut [R]>,
     pub dh0: &'a mut [R],
+    pub cell: Option<(&'a [R], &'a mut [R])>,
 }
 
 fn check_len(name: &str, got: usize, want: usize, d: Dims) -> Result<()> {
@@ -312,7 +317,12 @@ impl<R> ForwardBuffers<'_, R> {
         check_len("w_hh", self.w_hh.len(), g * d.h, d)?;
         check_len("b_hh", self.b_hh.len(), g, d)?;
         check_len("hs", self.hs.len(), (d.t + 1) * d.b * d.h, d)?;
-        check_len("saved", self.saved.len(), d.t * d.b * gates::saved_width(cell, d.h), d)
+        check_len("saved", self.saved.len(), d.t * d.b * gates::saved_width(cell, d.h), d)?;
+        match (&self.cs, cell) {
+            (Some(cs), CellKind::Lstm) => check_len("cs", cs.len(), (d.t + 1) * d.b * d.h, d),
+            (None, CellKind::Gru | CellKind::Rnn) => Ok(()),
+            _ => bail!("fused recurrence: cell states are for the LSTM only"),
+        }
     }
 }
 
@@ -326,9 +336,17 @@ impl<R> BackwardBuffers<'_, R> {
         check_len("dgx", self.dgx.len(), d.t * d.b * g, d)?;
         check_len("dh0", self.dh0.len(), d.b * d.h, d)?;
         match (&self.dgh, cell) {
-            (Some(dgh), CellKind::Gru) => check_len("dgh", dgh.len(), d.t * d.b * g, d),
-            (None, CellKind::Rnn) => Ok(()),
+            (Some(dgh), CellKind::Gru) => check_len("dgh", dgh.len(), d.t * d.b * g, d)?,
+            (None, CellKind::Rnn | CellKind::Lstm) => {}
             _ => bail!("fused recurrence: a separate dgh is for the GRU only"),
+        }
+        match (&self.cell, cell) {
+            (Some((cs, dc)), CellKind::Lstm) => {
+                check_len("cs", cs.len(), (d.t + 1) * d.b * d.h, d)?;
+                check_len("dc", dc.len(), d.b * d.h, d)
+            }
+            (None, CellKind::Gru | CellKind::Rnn) => Ok(()),
+            _ => bail!("fused recurrence: cell states are for the LSTM only"),
         }
     }
 }
@@ -341,6 +359,7 @@ pub fn forward<R: Gemm>(cell: CellKind, d: Dims, n: usize, buf: ForwardBuffers<R
     let (b, h, g, sw) = (d.b, d.h, buf.b_hh.len(), gates::saved_width(cell, d.h));
     let (gx, w_hh, b_hh) = (buf.gx, buf.w_hh, buf.b_hh);
     let (hs, saved) = (Ptr(buf.hs.as_mut_ptr()), Ptr(buf.saved.as_mut_ptr()));
+    let cs = buf.cs.map(|c| Ptr(c.as_mut_ptr()));
     in_groups(b, n, |r0, r1| {
         let m = r1 - r0;
         let mut gh = vec![R::default(); m * g];
@@ -353,6 +372,10 @@ pub fn forward<R: Gemm>(cell: CellKind, d: Dims, n: usize, buf: ForwardBuffers<R
                 let prev = hs.get().add((t * b + r0) * h);
                 let (w, c) = (w_hh.as_ptr(), gh.as_mut_ptr());
                 gemm_rows(blas, RowProduct { w_transposed: true, m, n: g, k: h, a: prev, w, beta: R::ONE, c });
+                let c = cs.map(|c| {
+                    let prev = std::slice::from_raw_parts(c.get().add((t * b + r0) * h), m * h);
+                    (prev, std::slice::from_raw_parts_mut(c.get().add(((t + 1) * b + r0) * h), m * h))
+                });
                 gates::forward(
                     cell,
                     Forward {
@@ -361,6 +384,7 @@ pub fn forward<R: Gemm>(cell: CellKind, d: Dims, n: usize, buf: ForwardBuffers<R
                         prev: std::slice::from_raw_parts(prev, m * h),
                         next: std::slice::from_raw_parts_mut(hs.get().add(((t + 1) * b + r0) * h), m * h),
                         saved: std::slice::from_raw_parts_mut(saved.get().add((t * b + r0) * sw), m * sw),
+                        c,
                         h,
                     },
                 );
@@ -379,13 +403,20 @@ pub fn backward<R: Gemm>(cell: CellKind, d: Dims, n: usize, buf: BackwardBuffers
     let dgx = Ptr(buf.dgx.as_mut_ptr());
     let dgh = buf.dgh.map(|s| Ptr(s.as_mut_ptr()));
     let dh0 = Ptr(buf.dh0.as_mut_ptr());
+    let cell_bufs = buf.cell.map(|(cs, dc)| (cs, Ptr(dc.as_mut_ptr())));
     in_groups(b, n, |r0, r1| {
         let m = r1 - r0;
         // ∂L/∂h_t from the steps after t (zero after the last step) and the direct part of ∂L/∂h_{t−1}.
         let (mut dh_next, mut carry) = (vec![R::default(); m * h], vec![R::default(); m * h]);
+        // The LSTM's ∂L/∂c, from ∂L/∂c_T.
+        // SAFETY: rows r0..r1 of dc belong to this group alone.
+        let mut dc: Vec<R> = cell_bufs
+            .map(|(_, dc)| unsafe { std::slice::from_raw_parts(dc.get().add(r0 * h), m * h).to_vec() })
+            .unwrap_or_default();
         for t in (0..d.t).rev() {
             let rows_h = (t * b + r0) * h..(t * b + r1) * h;
             let next_h = ((t + 1) * b + r0) * h..((t + 1) * b + r1) * h;
+            let (rows_h_prev, next_c) = (rows_h.clone(), next_h.clone());
             // SAFETY: the lengths were checked; rows r0..r1 of step t belong to this group alone.
             unsafe {
                 let dgx_t = std::slice::from_raw_parts_mut(dgx.get().add((t * b + r0) * g), m * g);
@@ -402,6 +433,8 @@ pub fn backward<R: Gemm>(cell: CellKind, d: Dims, n: usize, buf: BackwardBuffers
                         out: &hs[next_h],
                         dgx: dgx_t,
                         hidden: dgh_t.map(|s| (s, carry.as_mut_slice())),
+                        cell: cell_bufs
+                            .map(|(cs, _)| (&cs[rows_h_prev.clone()], &cs[next_c.clone()], dc.as_mut_slice())),
                         h,
                     },
                 );
@@ -416,7 +449,10 @@ pub fn backward<R: Gemm>(cell: CellKind, d: Dims, n: usize, buf: BackwardBuffers
                 gemm_rows(blas, RowProduct { w_transposed: false, m, n: h, k: g, a, w, beta, c });
             }
         }
-        // SAFETY: rows r0..r1 of dh0 belong to this group alone.
+        // SAFETY: rows r0..r1 of dh0 (and dc) belong to this group alone.
         unsafe { std::slice::from_raw_parts_mut(dh0.get().add(r0 * h), m * h).copy_from_slice(&dh_next) };
+        if let Some((_, dc_out)) = cell_bufs {
+            unsafe { std::slice::from_raw_parts_mut(dc_out.get().add(r0 * h), m * h).copy_from_slice(&dc) };
+        }
     })
 }
