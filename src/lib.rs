@@ -2,7 +2,7 @@
 //!
 //! Layers, each using only those above it: [`stats`], [`bleu`], [`rng`], [`progress`], [`files`] → [`config`] →
 //! [`cli`] → [`data`] → [`model`] → [`results`] → [`train`] → [`probe`] → [`plot`] → [`charts`] → [`sample`] →
-//! [`sweep`] → [`experiments`] → [`report`].
+//! [`sweep`] → [`experiments`] → [`report`] → [`serve`].
 pub mod bleu;
 pub mod charts;
 pub mod cli;
@@ -18,6 +18,7 @@ pub mod report;
 pub mod results;
 pub mod rng;
 pub mod sample;
+pub mod serve;
 pub mod stats;
 pub mod sweep;
 pub mod train;

@@ -148,7 +148,7 @@ pub fn read(path: &Path) -> Result<Vec<Doc>> {
                     l.split_whitespace()
                         .map(|tok| match tok.rsplit_once('/') {
                             Some((w, t)) if !w.is_empty() && !t.is_empty() => Ok((w.to_string(), t.to_string())),
-                            _ => bail!("{id}: token {tok:?} is not word/tag"),
+                            _ => bail!("{}: {id}: token {tok:?} is not word/tag (corrupt?); {hint}", path.display()),
                         })
                         .collect::<Result<Vec<_>>>()
                 })

@@ -24,7 +24,8 @@ pub const UNK: i64 = 1;
 pub const FILLER: i64 = 2;
 const FIRST_WORD: i64 = 3;
 /// Bump when the tokeniser or the cache format changes (part of the cache key).
-const CACHE_VERSION: u32 = 1;
+/// Version 2 ends with a CRC-32 of everything before it (a bit-flipped cache was read as a different corpus).
+const CACHE_VERSION: u32 = 2;
 
 /// One review as read.
 #[derive(Clone, Debug, PartialEq)]
@@ -72,7 +73,8 @@ pub fn read_reviews(path: &Path) -> Result<Vec<Review>> {
             let mut entry = entry.map_err(corrupt)?;
             let name = entry.path().map_err(corrupt)?.to_string_lossy().to_string();
             if let Some(meta) = parse_path(&name) {
-                let mut text = String::with_capacity(entry.size() as usize);
+                // The header's size is not trusted for the allocation (a corrupt one could ask for gigabytes).
+                let mut text = String::with_capacity((entry.size() as usize).min(1 << 20));
                 entry.read_to_string(&mut text).map_err(corrupt)?;
                 out.push(Review { text, ..meta });
             }
@@ -251,14 +253,16 @@ impl Encoded {
             return None;
         }
         let n_words = u32_(take(4)?) as usize;
-        let (mut words, mut train_counts) = (Vec::with_capacity(n_words), Vec::with_capacity(n_words));
+        // Counts from the file bound nothing until the bytes are there: each word takes at least 6 bytes, a doc 11.
+        let cap = n_words.min(bytes.len() / 6);
+        let (mut words, mut train_counts) = (Vec::with_capacity(cap), Vec::with_capacity(cap));
         for _ in 0..n_words {
             let len = u16::from_le_bytes(take(2)?.try_into().ok()?) as usize;
             words.push(String::from_utf8(take(len)?.to_vec()).ok()?);
             train_counts.push(u32_(take(4)?));
         }
         let n_docs = u32_(take(4)?) as usize;
-        let mut docs = Vec::with_capacity(n_docs);
+        let mut docs = Vec::with_capacity(n_docs.min(bytes.len() / 11));
         for _ in 0..n_docs {
             let h = take(3)?;
             let (test, label, rating) = (h[0] == 1, h[1], h[2]);
@@ -319,16 +323,27 @@ pub fn default_cache_dir() -> PathBuf {
 pub fn load_encoded(path: &Path, cache_dir: Option<&Path>) -> Result<(Encoded, bool)> {
     if let Some(dir) = cache_dir {
         let file = cache_file(path, dir)?;
-        if let Some(enc) = std::fs::read(&file).ok().and_then(|b| Encoded::read(&b)) {
+        let checked = |b: Vec<u8>| -> Option<Vec<u8>> {
+            let (body, sum) = b.split_at(b.len().checked_sub(4)?);
+            (crc32(body).to_le_bytes() == sum).then(|| body.to_vec())
+        };
+        if let Some(enc) = std::fs::read(&file).ok().and_then(checked).and_then(|b| Encoded::read(&b)) {
             return Ok((enc, true));
         }
         let enc = Encoded::from_reviews(&read_reviews(path)?);
         let mut bytes = Vec::new();
         enc.write(&mut bytes)?;
+        bytes.extend_from_slice(&crc32(&bytes).to_le_bytes());
         crate::files::write_atomic(&file, &bytes)?;
         return Ok((enc, false));
     }
     Ok((Encoded::from_reviews(&read_reviews(path)?), false))
+}
+
+fn crc32(b: &[u8]) -> u32 {
+    let mut c = flate2::Crc::new();
+    c.update(b);
+    c.sum()
 }
 
 /// How a review becomes a sequence of length L.
@@ -448,6 +463,15 @@ impl ImdbConfig {
         let enc = Arc::new(enc);
         loaded.push((self.path.clone(), enc.clone()));
         Ok(enc)
+    }
+
+    /// The model id of every word in this config's vocabulary (unknown words map to [`UNK`]).
+    pub fn vocabulary(&self) -> Result<HashMap<String, i64>> {
+        let enc = self.corpus()?;
+        Ok((0..enc.words.len().min(self.vocab_size))
+            .filter(|&r| enc.train_counts[r] >= self.min_freq.max(1))
+            .map(|r| (enc.words[r].clone(), r as i64 + FIRST_WORD))
+            .collect())
     }
 
     /// The sequence of one document under this config, or None when `min_len` excludes it.

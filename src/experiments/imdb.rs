@@ -63,3 +63,80 @@ impl Experiment for Imdb {
         Ok(table("IMDB test accuracy", runs, &["model"], &cols) + "charts: training_curves, test_accuracy\n")
     }
 }
+
+/// An IMDB classifier loaded once, with its vocabulary (read from the run's data, `data.path`): what the
+/// playground's sentiment panel asks.
+pub struct SentimentPredictor {
+    loaded: crate::results::checkpoint::Loaded,
+    data: ImdbConfig,
+    vocab: std::collections::HashMap<String, i64>,
+    positive: i64,
+}
+
+/// A review read by one classifier.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct Sentiment {
+    /// The words read (the review's first `data.length` tokens, as in training).
+    pub words: Vec<String>,
+    pub unknown: Vec<bool>,
+    /// Words left out after the first `data.length`.
+    pub cut: usize,
+    pub p_positive: f64,
+    /// P(positive) after each word.
+    pub curve: Vec<f64>,
+    /// ‖∂P(positive)/∂x_t‖ of each word's input vector.
+    pub saliency: Vec<f64>,
+}
+
+impl SentimentPredictor {
+    pub fn load(run: &std::path::Path, device: tch::Device) -> Result<Self> {
+        use crate::results::checkpoint;
+        let loaded = checkpoint::load(run, device)?;
+        if loaded.model.classifier().is_none() {
+            anyhow::bail!("{} holds no classifier", run.display());
+        }
+        let data: ImdbConfig = checkpoint::config_section(run, "data")?;
+        let vocab = data
+            .vocabulary()
+            .map_err(|e| anyhow::anyhow!("{}: the vocabulary comes from its data ({e:#})", run.display()))?;
+        let positive = loaded.spec.shape.classes.iter().position(|c| c == "positive").unwrap_or(1) as i64;
+        Ok(SentimentPredictor { loaded, data, vocab, positive })
+    }
+
+    /// P(positive) of `text`, after each word, and each word's saliency.
+    pub fn read(&self, text: &str) -> Result<Sentiment> {
+        use crate::data::{Example, Pad, Split};
+        use tch::{Kind, Tensor};
+        let m = self.loaded.model.classifier().expect("checked at load");
+        let mut words = crate::data::imdb::tokenize(text);
+        if words.is_empty() {
+            anyhow::bail!("nothing to read: give a review of a few words, e.g. \"A moving, beautifully acted film.\"");
+        }
+        let cut = words.len().saturating_sub(self.data.length);
+        words.truncate(self.data.length);
+        let ids: Vec<i64> = words.iter().map(|w| *self.vocab.get(w).unwrap_or(&crate::data::imdb::UNK)).collect();
+        let device = self.loaded.vs.device();
+        let split = Split::new("input", &[Example { tokens: ids.clone(), label: 0 }], Pad::Post).to_device(device);
+        let batch = split.batch(&[0], device);
+        let p_positive = m.predict_proba(&split, 1).double_value(&[0, self.positive]);
+        let curve: Vec<f64> = match tch::no_grad(|| m.logits_per_step(&batch.tokens)) {
+            Some(l) => {
+                Vec::try_from(l.get(0).softmax(-1, Kind::Double).select(1, self.positive).to_device(tch::Device::Cpu))?
+            }
+            None => {
+                let prefixes: Vec<Example> =
+                    (1..=ids.len()).map(|n| Example { tokens: ids[..n].to_vec(), label: 0 }).collect();
+                let p = m.predict_proba(&Split::new("prefixes", &prefixes, Pad::Post).to_device(device), 64);
+                Vec::try_from(p.select(1, self.positive).to_kind(Kind::Double))?
+            }
+        };
+        // Saliency through libtorch's kernels (autograd end to end).
+        let x = m.embed(&batch.tokens).detach().set_requires_grad(true);
+        let p = m.logits_from(&x, &batch, false, crate::config::Impl::Libtorch).softmax(-1, Kind::Float);
+        p.get(0).get(self.positive).backward();
+        let g: Tensor = x.grad().get(0).norm_scalaropt_dim(2.0, [1].as_slice(), false);
+        let saliency = Vec::try_from(g.to_kind(Kind::Double).to_device(tch::Device::Cpu))?;
+        let unknown = ids.iter().map(|&i| i == crate::data::imdb::UNK).collect();
+        Ok(Sentiment { words, unknown, cut, p_positive, curve, saliency })
+    }
+}

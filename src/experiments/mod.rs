@@ -218,10 +218,10 @@ pub const REGISTRY: &[Descriptor] = &[
             },
             Chart { stem: "attention_3", look: "Where each French piece looks in the English verse." },
         ],
-        expected: "to be measured",
+        expected: "GRU, beam 5: BLEU 11.94 with attention, 6.48 without; > 50 words 12.80 vs 6.31 (1 seed)",
         measured_by: "make translate",
-        seconds: 3600,
-        quick_seconds: 300,
+        seconds: 3657,
+        quick_seconds: 292,
         in_all: true,
     },
     Descriptor {
@@ -244,10 +244,11 @@ pub const REGISTRY: &[Descriptor] = &[
             },
             Chart { stem: "gate_saturation", look: "How often each gate unit is nearly closed or nearly open." },
         ],
-        expected: "to be measured",
+        expected: "one epoch, test nats/char: GRU 1.563 (equal parameters) and 1.593 (256), LSTM 1.795, vanilla RNN \
+                   2.007 (equal parameters) and 2.035 (256)",
         measured_by: "make shakespeare",
-        seconds: 2700,
-        quick_seconds: 300,
+        seconds: 2071,
+        quick_seconds: 91,
         in_all: true,
     },
     Descriptor {

@@ -498,42 +498,89 @@ impl Prior {
     }
 }
 
+/// A names classifier loaded once from its run folder (what `names predict` and the playground ask).
+pub struct NamesPredictor {
+    loaded: checkpoint::Loaded,
+    data: NamesConfig,
+}
+
+impl NamesPredictor {
+    pub fn load(run: &Path, device: Device) -> Result<Self> {
+        let loaded = checkpoint::load(run, device)?;
+        if loaded.model.classifier().is_none() {
+            bail!("{} holds no classifier", run.display());
+        }
+        let data: NamesConfig = checkpoint::config_section(run, "data")?;
+        Ok(NamesPredictor { loaded, data })
+    }
+
+    /// The languages, in the order of the probabilities.
+    pub fn classes(&self) -> &[String] {
+        &self.loaded.spec.shape.classes
+    }
+
+    /// Per name, the probability of every language, corrected from the prior the model learned to `prior` (Bayes'
+    /// rule). A name with a character outside the alphabet (accents fold as in training) is an error naming it.
+    pub fn probs(&self, input: &[String], prior: Prior) -> Result<Vec<Vec<f64>>> {
+        let run = &self.loaded.dir;
+        let classes = self.classes();
+        let learned = &self.loaded.spec.prior;
+        if learned.len() != classes.len() && prior != Prior::Model {
+            bail!(
+                "{}: model.yaml has no class prior (trained before it was recorded); use --prior model",
+                run.display()
+            );
+        }
+        let counts = &self.loaded.spec.shape.class_counts;
+        let target: Vec<f64> = match prior {
+            Prior::Uniform => vec![1.0 / classes.len() as f64; classes.len()],
+            Prior::Data => counts.iter().map(|&c| c as f64 / counts.iter().sum::<i64>().max(1) as f64).collect(),
+            Prior::Model => learned.clone(),
+        };
+        let mut examples = Vec::new();
+        for raw in input {
+            let mut tokens =
+                names::encode(&names::strip_accents(raw)).with_context(|| format!("cannot classify {raw:?}"))?;
+            tokens.extend(std::iter::repeat_n(names::FILLER, self.data.distance));
+            examples.push(Example { tokens, label: 0 });
+        }
+        let device = self.loaded.vs.device();
+        let split = Split::new("input", &examples, Pad::Post).to_device(device);
+        let model = self.loaded.model.classifier().expect("checked at load");
+        let probs = model.predict_proba(&split, 256);
+        (0..input.len())
+            .map(|i| {
+                let p: Vec<f64> = Vec::try_from(probs.get(i as i64).to_kind(tch::Kind::Double))?;
+                Ok(if prior == Prior::Model { p } else { shift_prior(&p, learned, &target) })
+            })
+            .collect()
+    }
+
+    /// The belief after each letter: the probabilities of every prefix of `name` (its first 1, 2, … letters).
+    pub fn belief(&self, name: &str, prior: Prior) -> Result<Vec<Vec<f64>>> {
+        let chars: Vec<char> = name.chars().collect();
+        let prefixes: Vec<String> = (1..=chars.len()).map(|n| chars[..n].iter().collect()).collect();
+        self.probs(&prefixes, prior)
+    }
+}
+
+/// Indices of `p` from the most to the least likely.
+pub fn ranked(p: &[f64]) -> Vec<usize> {
+    let mut order: Vec<usize> = (0..p.len()).collect();
+    order.sort_by(|a, b| p[*b].total_cmp(&p[*a]));
+    order
+}
+
 /// `names predict`: the `top` most likely languages of each name with a run's checkpoint, as printed lines. The
 /// probabilities are corrected from the prior the model learned to `prior` (Bayes' rule).
 pub fn predict(run: &Path, top: usize, prior: Prior, input: &[String], device: Device) -> Result<String> {
-    let loaded = checkpoint::load(run, device)?;
-    let Some(model) = loaded.model.classifier() else { bail!("{} holds no classifier", run.display()) };
-    let data: NamesConfig = checkpoint::config_section(run, "data")?;
-    let classes = &loaded.spec.shape.classes;
-    let learned = &loaded.spec.prior;
-    if learned.len() != classes.len() && prior != Prior::Model {
-        bail!("{}: model.yaml has no class prior (trained before it was recorded); use --prior model", run.display());
-    }
-    let counts = &loaded.spec.shape.class_counts;
-    let target: Vec<f64> = match prior {
-        Prior::Uniform => vec![1.0 / classes.len() as f64; classes.len()],
-        Prior::Data => counts.iter().map(|&c| c as f64 / counts.iter().sum::<i64>().max(1) as f64).collect(),
-        Prior::Model => learned.clone(),
-    };
-    let mut examples = Vec::new();
-    for raw in input {
-        // Accents fold as in training; anything else outside the alphabet is an error.
-        let mut tokens =
-            names::encode(&names::strip_accents(raw)).with_context(|| format!("cannot classify {raw:?}"))?;
-        tokens.extend(std::iter::repeat_n(names::FILLER, data.distance));
-        examples.push(Example { tokens, label: 0 });
-    }
-    let split = Split::new("input", &examples, Pad::Post).to_device(device);
-    let probs = model.predict_proba(&split, 256);
+    let model = NamesPredictor::load(run, device)?;
+    let probs = model.probs(input, prior)?;
     let mut out = String::new();
-    for (i, raw) in input.iter().enumerate() {
-        let p: Vec<f64> = Vec::try_from(probs.get(i as i64).to_kind(tch::Kind::Double))?;
-        let p = if prior == Prior::Model { p } else { shift_prior(&p, learned, &target) };
-        let mut order: Vec<usize> = (0..p.len()).collect();
-        order.sort_by(|a, b| p[*b].total_cmp(&p[*a]));
+    for (raw, p) in input.iter().zip(&probs) {
         out += &format!("{raw}\n");
-        for &c in order.iter().take(top) {
-            out += &format!("  {:<12} {:.3}\n", classes[c], p[c]);
+        for &c in ranked(p).iter().take(top) {
+            out += &format!("  {:<12} {:.3}\n", model.classes()[c], p[c]);
         }
     }
     Ok(out)

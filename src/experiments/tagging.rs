@@ -390,39 +390,77 @@ fn charts(root: &Path, dir: &Path, metas: &[Meta]) -> Result<()> {
     Ok(())
 }
 
+/// A tagger loaded once from its run folder, with its vocabularies (what `tagging predict` and the playground ask).
+pub struct TaggerPredictor {
+    loaded: checkpoint::Loaded,
+    vocab: HashMap<String, i64>,
+    chars: HashMap<char, i64>,
+}
+
+/// One word of a tagged sentence.
+#[derive(Clone, Debug, Serialize)]
+pub struct WordTag {
+    pub word: String,
+    pub tag: String,
+    /// The word was not in the training vocabulary (the tag comes from its spelling and context).
+    pub unknown: bool,
+}
+
+impl TaggerPredictor {
+    pub fn load(run: &Path, device: Device) -> Result<Self> {
+        let loaded = checkpoint::load(run, device)?;
+        if !matches!(loaded.model, Model::Tagger(_)) {
+            bail!("{} holds no tagger", run.display());
+        }
+        let read =
+            |f: &str| std::fs::read_to_string(run.join(f)).with_context(|| format!("{}: {f} missing", run.display()));
+        let vocab = read("words.txt")?.lines().enumerate().map(|(i, w)| (w.to_string(), i as i64 + 2)).collect();
+        let chars = read("chars.txt")?
+            .lines()
+            .enumerate()
+            .filter_map(|(i, c)| Some((c.chars().next()?, i as i64 + 2)))
+            .collect();
+        Ok(TaggerPredictor { loaded, vocab, chars })
+    }
+
+    /// Each word of `sentence` (split on spaces, punctuation apart) with its tag.
+    pub fn tag(&self, sentence: &str) -> Result<Vec<WordTag>> {
+        let Model::Tagger(m) = &self.loaded.model else { unreachable!("checked at load") };
+        let words = tokenize(sentence);
+        if words.is_empty() {
+            bail!("nothing to tag: give a sentence, e.g. \"The old man sat by the fire .\"");
+        }
+        let tokens: Vec<i64> =
+            words.iter().map(|w| self.vocab.get(&w.to_lowercase()).copied().unwrap_or(brown::UNK)).collect();
+        let spell: Vec<i64> = (1..=words.len() as i64).collect();
+        let mut table = vec![0i64; brown::MAX_CHARS];
+        table.extend(words.iter().flat_map(|w| spelling(w, &self.chars)));
+        let table = Tensor::from_slice(&table).view([words.len() as i64 + 1, brown::MAX_CHARS as i64]);
+        let device = self.loaded.vs.device();
+        let split = Split::new("input", &[Example { tokens: tokens.clone(), label: 0 }], Pad::Post)
+            .with_spellings(&[spell], &table)
+            .to_device(device);
+        let split = Split { labels: split.tokens.zeros_like(), ..split };
+        let pred = &predict_split(m, &split, 1)?[0];
+        let names = &self.loaded.spec.shape.classes;
+        Ok(words
+            .into_iter()
+            .zip(pred)
+            .zip(&tokens)
+            .map(|((word, &t), &id)| WordTag { word, tag: names[(t - 1) as usize].clone(), unknown: id == brown::UNK })
+            .collect())
+    }
+}
+
 /// `tagging predict`: each word of `sentence` (split on spaces, punctuation apart) with its tag, from a run's
 /// checkpoint.
 pub fn predict(run: &Path, sentence: &str, device: Device) -> Result<String> {
-    let loaded = checkpoint::load(run, device)?;
-    let Model::Tagger(m) = &loaded.model else { bail!("{} holds no tagger", run.display()) };
-    let read =
-        |f: &str| std::fs::read_to_string(run.join(f)).with_context(|| format!("{}: {f} missing", run.display()));
-    let vocab: HashMap<String, i64> =
-        read("words.txt")?.lines().enumerate().map(|(i, w)| (w.to_string(), i as i64 + 2)).collect();
-    let chars: HashMap<char, i64> =
-        read("chars.txt")?.lines().enumerate().filter_map(|(i, c)| Some((c.chars().next()?, i as i64 + 2))).collect();
-    let words = tokenize(sentence);
-    if words.is_empty() {
-        bail!("nothing to tag: give a sentence, e.g. \"The old man sat by the fire .\"");
-    }
-    let tokens: Vec<i64> = words.iter().map(|w| vocab.get(&w.to_lowercase()).copied().unwrap_or(brown::UNK)).collect();
-    let spell: Vec<i64> = (1..=words.len() as i64).collect();
-    let mut table = vec![0i64; brown::MAX_CHARS];
-    table.extend(words.iter().flat_map(|w| spelling(w, &chars)));
-    let table = Tensor::from_slice(&table).view([words.len() as i64 + 1, brown::MAX_CHARS as i64]);
-    let split = Split::new("input", &[Example { tokens: tokens.clone(), label: 0 }], Pad::Post)
-        .with_spellings(&[spell], &table)
-        .to_device(device);
-    let split = Split { labels: split.tokens.zeros_like(), ..split };
-    let pred = &predict_split(m, &split, 1)?[0];
-    let names = &loaded.spec.shape.classes;
-    Ok(words
+    let tagged = TaggerPredictor::load(run, device)?.tag(sentence)?;
+    Ok(tagged
         .iter()
-        .zip(pred)
-        .zip(&tokens)
-        .map(|((w, &t), &id)| {
-            let note = if id == brown::UNK { "  (not seen in training)" } else { "" };
-            format!("{w:<16} {}{note}\n", names[(t - 1) as usize])
+        .map(|t| {
+            let note = if t.unknown { "  (not seen in training)" } else { "" };
+            format!("{:<16} {}{note}\n", t.word, t.tag)
         })
         .collect())
 }

@@ -93,6 +93,16 @@ impl Classifier {
         Tensor::cat(&[end, max, mean], 1)
     }
 
+    /// Logits `[1, T, classes]` as if the one sequence `tokens` `[1, T]` ended at each step — when the readout
+    /// allows (unidirectional, read at the last real step); else None.
+    pub fn logits_per_step(&self, tokens: &Tensor) -> Option<Tensor> {
+        if self.rnn.bidirectional || self.cfg.readout != Readout::LastReal {
+            return None;
+        }
+        let out = self.rnn.forward(&self.embed(tokens), None, false, self.cfg.imp);
+        Some(self.head.forward(&out))
+    }
+
     /// Logits `[B, classes]` with the configured implementation (`model.impl`).
     pub fn forward(&self, batch: &Batch, train: bool) -> Tensor {
         self.logits_from(&self.embed(&batch.tokens), batch, train, self.cfg.imp)
