@@ -259,10 +259,10 @@ pub const REGISTRY: &[Descriptor] = &[
         quick: Quick::Skip,
         summary: "bench.csv",
         lead: &[],
-        expected: "training vs PyTorch eager, same batches: RNN 1.53× (names) / 1.45× (imdb), GRU 1.40× / 1.59×, \
-                   LSTM 1.17× / 1.00× (the same oneDNN kernel)",
+        expected: "training vs PyTorch eager, same batches: RNN 1.09× (names) / 1.52× (imdb), GRU 1.30× / 1.91×, \
+                   LSTM 1.06× / 1.38× (all fused)",
         measured_by: "make bench-compare",
-        seconds: 254,
+        seconds: 468,
         quick_seconds: 0,
         in_all: false,
     },
