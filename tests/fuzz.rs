@@ -216,18 +216,8 @@ fn mutated_names_files_and_bible_tsv_are_refused_with_the_file_or_read() {
             Err(e) => names(&e, "bible.tsv.gz"),
         }
     };
-    run("Bible TSV (text)", 1500, mutated(text.into_bytes()), |b| check(gz(&b)));
-    let small = {
-        let mut s = String::new();
-        std::io::Read::read_to_string(
-            &mut flate2::read::GzDecoder::new(
-                std::fs::File::open(common::test_data().join("bible-parallel.tsv.gz")).unwrap(),
-            ),
-            &mut s,
-        )
-        .unwrap();
-        gz((s.lines().take(60).collect::<Vec<_>>().join("\n") + "\n").as_bytes())
-    };
+    run("Bible TSV (text)", 1500, mutated(text.clone().into_bytes()), |b| check(gz(&b)));
+    let small = gz(text.as_bytes());
     run("Bible TSV (gzip bytes)", 1000, mutated(small), check);
 }
 

@@ -40,6 +40,37 @@ pub(super) struct AttentionRow {
     pub weight: f64,
 }
 
+/// One example's attention: `[output][source]` weights and the labels of both sides.
+pub(super) struct Grid {
+    pub values: Vec<Vec<f64>>,
+    pub sources: Vec<String>,
+    pub outputs: Vec<String>,
+}
+
+/// The attention of each example in `rows` (rows come grouped by example), pieces named by `label`.
+pub(super) fn attention_grids(rows: &[AttentionRow], label: impl Fn(&str) -> String) -> Vec<(usize, Grid)> {
+    let mut examples: Vec<usize> = rows.iter().map(|r| r.example).collect();
+    examples.dedup();
+    examples
+        .into_iter()
+        .map(|ex| {
+            let r: Vec<&AttentionRow> = rows.iter().filter(|r| r.example == ex).collect();
+            let (nt, ns) = (r.iter().map(|r| r.t).max().unwrap_or(0) + 1, r.iter().map(|r| r.s).max().unwrap_or(0) + 1);
+            let mut g = Grid {
+                values: vec![vec![0.0; ns]; nt],
+                sources: vec![String::new(); ns],
+                outputs: vec![String::new(); nt],
+            };
+            for a in &r {
+                g.values[a.t][a.s] = a.weight;
+                g.sources[a.s] = label(&a.source);
+                g.outputs[a.t] = label(&a.output);
+            }
+            (ex, g)
+        })
+        .collect()
+}
+
 /// Decodes the test set: exact match, token accuracy (overall and by source length), a few samples and the
 /// attention weights of the first examples.
 pub(super) fn evaluate<S>(m: &Seq2Seq, cfg: &Cfg<Seq2seq>, t: Trained<S>) -> Result<()> {
@@ -201,20 +232,9 @@ pub(super) fn charts(root: &Path, dir: &Path, metas: &[Meta]) -> Result<()> {
             });
         let Some(m) = best else { continue };
         let rows: Vec<AttentionRow> = rows::own(root, m, ATTENTION)?;
-        let mut examples: Vec<usize> = rows.iter().map(|r| r.example).collect();
-        examples.dedup();
-        for (k, ex) in examples.iter().enumerate() {
-            let r: Vec<&AttentionRow> = rows.iter().filter(|r| r.example == *ex).collect();
-            let (nt, ns) = (r.iter().map(|r| r.t).max().unwrap_or(0) + 1, r.iter().map(|r| r.s).max().unwrap_or(0) + 1);
-            let mut values = vec![vec![0.0; ns]; nt];
-            let (mut xs, mut ys) = (vec![String::new(); ns], vec![String::new(); nt]);
-            for a in &r {
-                values[a.t][a.s] = a.weight;
-                // A space is drawn as "␣" so that it shows as a tick label.
-                let visible = |t: &str| if t == " " { "␣".to_string() } else { t.to_string() };
-                xs[a.s] = visible(&a.source);
-                ys[a.t] = visible(&a.output);
-            }
+        // A space is drawn as "␣" so that it shows as a tick label.
+        let visible = |t: &str| if t == " " { "␣".to_string() } else { t.to_string() };
+        for (k, (ex, g)) in attention_grids(&rows, visible).into_iter().enumerate() {
             Heatmap {
                 title: format!(
                     "{}: where each output step (row) looks in the source (column), test example {}",
@@ -223,9 +243,9 @@ pub(super) fn charts(root: &Path, dir: &Path, metas: &[Meta]) -> Result<()> {
                 ),
                 x_label: "source".into(),
                 y_label: "output".into(),
-                x_ticks: xs,
-                y_ticks: ys,
-                values,
+                x_ticks: g.sources,
+                y_ticks: g.outputs,
+                values: g.values,
                 log: false,
                 bar_label: "attention weight α".into(),
                 annotate: false,

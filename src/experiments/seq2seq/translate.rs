@@ -8,7 +8,7 @@
 //! seen in training), and the tokenizers `predict` needs. Charts: `bleu_vs_length` (one line per cell and
 //! attention, mean ± std over seeds, no attention dashed), `bleu` (bars), `attention_<i>` (heatmaps of real test
 //! verses).
-use super::tasks::{AttentionRow, ATTENTION};
+use super::tasks::{attention_grids, AttentionRow, ATTENTION};
 use super::{decode, label, Seq2seq};
 use crate::bleu::{bleu_from, bleu_stats, chrf_from, chrf_stats, BleuStats};
 use crate::charts::bars_by_cell;
@@ -262,18 +262,8 @@ fn attention_maps(root: &Path, dir: &Path, runs: &[&Meta]) -> Result<()> {
         });
     let Some(m) = best else { return Ok(()) };
     let rows: Vec<AttentionRow> = rows::own(root, m, ATTENTION)?;
-    let mut examples: Vec<usize> = rows.iter().map(|r| r.example).collect();
-    examples.dedup();
-    for (k, ex) in examples.iter().enumerate() {
-        let r: Vec<&AttentionRow> = rows.iter().filter(|r| r.example == *ex).collect();
-        let (nt, ns) = (r.iter().map(|r| r.t).max().unwrap_or(0) + 1, r.iter().map(|r| r.s).max().unwrap_or(0) + 1);
-        let mut values = vec![vec![0.0; ns]; nt];
-        let (mut xs, mut ys) = (vec![String::new(); ns], vec![String::new(); nt]);
-        for a in &r {
-            values[a.t][a.s] = a.weight;
-            xs[a.s] = piece_label(&a.source);
-            ys[a.t] = piece_label(&a.output);
-        }
+    for (k, (ex, g)) in attention_grids(&rows, piece_label).into_iter().enumerate() {
+        let (ns, nt) = (g.sources.len(), g.outputs.len());
         let (w, h) = ((400 + 26 * ns).clamp(900, 2600) as u32, (250 + 22 * nt).clamp(600, 2600) as u32);
         Heatmap {
             title: format!(
@@ -283,9 +273,9 @@ fn attention_maps(root: &Path, dir: &Path, runs: &[&Meta]) -> Result<()> {
             ),
             x_label: format!("source ({ns} pieces)"),
             y_label: "output".into(),
-            x_ticks: xs,
-            y_ticks: ys,
-            values,
+            x_ticks: g.sources,
+            y_ticks: g.outputs,
+            values: g.values,
             log: false,
             bar_label: "attention weight α".into(),
             annotate: false,
