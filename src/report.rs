@@ -201,6 +201,12 @@ fn links(root: &Path, d: &Descriptor, stem: &str) -> Result<String> {
 
 /// Writes `<root>/index.html`; returns the number of experiments found.
 pub fn write(root: &Path) -> Result<usize> {
+    if !root.is_dir() {
+        anyhow::bail!(
+            "results folder {} does not exist: run an experiment first (make demo), or pass --out DIR",
+            root.display()
+        );
+    }
     let mut body = String::new();
     let mut nav = String::new();
     let mut found = 0;
@@ -249,6 +255,7 @@ pub fn write(root: &Path) -> Result<usize> {
         // The lead charts first (with what to look at), then the others by name.
         let mut charts: Vec<String> = std::fs::read_dir(&dir)?
             .filter_map(|e| e.ok()?.file_name().into_string().ok())
+            .filter(|n| !n.starts_with('.'))
             .filter_map(|n| n.strip_suffix(".png").map(String::from))
             .collect();
         charts.sort_by_key(|c| (d.lead.iter().position(|l| l.stem == c).unwrap_or(usize::MAX), c.clone()));

@@ -345,6 +345,9 @@ pub struct Stepper {
     opt: nn::Optimizer,
     vars: Vec<Tensor>,
     clip: Option<f64>,
+    /// `train.overflow_at_step`, and the steps taken.
+    overflow_at: Option<usize>,
+    taken: usize,
 }
 
 impl Stepper {
@@ -355,7 +358,7 @@ impl Stepper {
                 nn::Sgd { momentum: cfg.momentum, wd: cfg.weight_decay, ..Default::default() }.build(vs, lr)?
             }
         };
-        Ok(Stepper { opt, vars: vs.trainable_variables(), clip: cfg.clip })
+        Ok(Stepper { opt, vars: vs.trainable_variables(), clip: cfg.clip, overflow_at: cfg.overflow_at_step, taken: 0 })
     }
 
     pub fn set_lr(&mut self, lr: f64) {
@@ -375,7 +378,11 @@ impl Stepper {
         batch: &Batch,
         lap: &mut dyn FnMut(&'static str),
     ) -> Result<([Tensor; 4], f64)> {
-        let s = model.stats(batch, true);
+        let mut s = model.stats(batch, true);
+        self.taken += 1;
+        if self.overflow_at == Some(self.taken) {
+            s.loss = &s.loss * f64::INFINITY;
+        }
         lap(PHASES[0]);
         self.opt.zero_grad();
         crate::model::backward(model, &s.loss)?;

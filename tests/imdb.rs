@@ -173,7 +173,8 @@ fn sweep_resumes_skips_finished_runs_and_merges_shards() {
     for part in [&a, &b] {
         for e in std::fs::read_dir(part.join("sweep-imdb")).unwrap() {
             let p = e.unwrap().path();
-            if p.is_dir() {
+            // Run folders (not the run locks, .locks/, which stay with each machine).
+            if p.is_dir() && !p.file_name().unwrap().to_string_lossy().starts_with('.') {
                 std::fs::rename(&p, merged.join(p.file_name().unwrap())).unwrap();
             }
         }

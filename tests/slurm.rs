@@ -116,6 +116,7 @@ fn a_sweep_on_slurm_shards_and_merges_to_the_serial_results() {
         .map(|e| e.unwrap().path())
         .filter(|p| p.is_dir())
         .map(|p| p.file_name().unwrap().to_string_lossy().to_string())
+        .filter(|n| !n.starts_with('.'))
         .collect();
     assert_eq!(runs.len(), 8);
     for r in &runs {

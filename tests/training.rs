@@ -170,11 +170,13 @@ fn finished_runs_are_reused_and_never_overwritten_silently() {
     let loads = e.loads.get();
     counted(dir.path(), &e, 2, false).unwrap();
     assert_eq!(e.loads.get(), loads + 1);
-    // A run still being written by a live process is left alone.
-    let mut other = std::process::Command::new("sleep").arg("30").spawn().unwrap();
-    let text = std::fs::read_to_string(&path).unwrap().replace("status: finished", "status: running");
-    let pid_line = text.lines().find(|l| l.starts_with("pid:")).unwrap().to_string();
-    std::fs::write(&path, text.replace(&pid_line, &format!("pid: {}", other.id()))).unwrap();
+    // A run still being written by a live process (holding the run's lock) is left alone.
+    let lock = dir.path().join("t/.locks/r");
+    let mut other = std::process::Command::new("flock").arg(&lock).args(["sleep", "30"]).spawn().unwrap();
+    while std::fs::File::open(&lock).unwrap().try_lock().is_ok() {
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    std::fs::write(&lock, other.id().to_string()).unwrap();
     let err = counted(dir.path(), &e, 2, false).unwrap_err();
     other.kill().unwrap();
     other.wait().unwrap();

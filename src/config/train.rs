@@ -117,6 +117,11 @@ pub struct TrainConfig {
     pub test_each_epoch: bool,
     /// Save the best weights in the run folder (`model.safetensors`, and `model.yaml` to rebuild the model).
     pub checkpoint: bool,
+    /// A forced overflow, to see how a diverging run ends: at this step (1-based) the loss is multiplied by
+    /// +inf before the backward pass, so the loss and every gradient become non-finite. Null (the default, left
+    /// out of saved configs): off.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub overflow_at_step: Option<usize>,
 }
 
 impl Default for TrainConfig {
@@ -143,6 +148,7 @@ impl Default for TrainConfig {
             log_every: 20,
             test_each_epoch: true,
             checkpoint: false,
+            overflow_at_step: None,
         }
     }
 }
@@ -211,6 +217,9 @@ impl Validate for TrainConfig {
             c.positive("train.patience", p);
         }
         c.positive("train.log_every", self.log_every);
+        if let Some(at) = self.overflow_at_step {
+            c.positive("train.overflow_at_step", at);
+        }
     }
 }
 

@@ -75,24 +75,24 @@ pub enum Dash {
 /// Writes `<stem>.png` and `<stem>.svg`, each via a temporary file.
 pub(super) fn save_both(stem: &Path, size: (u32, u32), canvas: Canvas) -> Result<()> {
     init_font();
-    if let Some(d) = stem.parent() {
-        std::fs::create_dir_all(d)?;
-    }
     let (png, svg) = (stem.with_extension("png"), stem.with_extension("svg"));
-    let (tmp_png, tmp_svg) = (stem.with_extension("tmp.png"), stem.with_extension("tmp.svg"));
-    {
+    let (tmp_png, tmp_svg) = (crate::files::temp_for(&png)?, crate::files::temp_for(&svg)?);
+    let drawn = (|| {
         let root = BitMapBackend::new(&tmp_png, size).into_drawing_area();
         canvas.render(&root)?;
         root.present().map_err(|e| anyhow!("{}: {e}", png.display()))?;
-    }
-    {
+        drop(root);
         let root = SVGBackend::new(&tmp_svg, size).into_drawing_area();
         canvas.render(&root)?;
-        root.present().map_err(|e| anyhow!("{}: {e}", svg.display()))?;
+        root.present().map_err(|e| anyhow!("{}: {e}", svg.display()))
+    })();
+    if let Err(e) = drawn {
+        crate::files::discard(&tmp_png);
+        crate::files::discard(&tmp_svg);
+        return Err(e);
     }
-    std::fs::rename(&tmp_png, &png)?;
-    std::fs::rename(&tmp_svg, &svg)?;
-    Ok(())
+    crate::files::commit(&tmp_png, &png)?;
+    crate::files::commit(&tmp_svg, &svg)
 }
 
 /// A chart to render on either backend.

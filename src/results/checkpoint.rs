@@ -25,9 +25,13 @@ pub struct Spec {
 
 /// Saves the weights in `vs` and their spec into the run folder (atomically).
 pub fn save(run: &RunDir, vs: &nn::VarStore, model: &ModelConfig, shape: &Shape, train: &TrainConfig) -> Result<()> {
-    let tmp = run.path.join("model.tmp.safetensors");
-    vs.save(&tmp)?;
-    std::fs::rename(&tmp, run.path.join(WEIGHTS))?;
+    let path = run.path.join(WEIGHTS);
+    let tmp = crate::files::temp_for(&path)?;
+    if let Err(e) = vs.save(&tmp) {
+        crate::files::discard(&tmp);
+        return Err(e).with_context(|| format!("cannot write {}", path.display()));
+    }
+    crate::files::commit(&tmp, &path)?;
     let spec = Spec { model: model.clone(), shape: shape.clone(), prior: learned_prior(&shape.class_counts, train) };
     run.write(SPEC, serde_yaml::to_string(&spec)?.as_bytes())
 }

@@ -95,6 +95,64 @@ pub struct RunDir {
     metrics: Vec<MetricRow>,
     steps: Vec<StepRow>,
     grads: Vec<GradRow>,
+    /// Held while the run is written (see [`Busy`]).
+    _lock: std::fs::File,
+    /// Outputs still to come after training (checkpoint, the experiment's files): `meta.yaml` says `running`
+    /// until [`complete`](Self::complete), so a run killed while writing them is redone, not reused.
+    pending: bool,
+}
+
+/// Another process is writing this run: it holds the run's lock, `<root>/<experiment>/.locks/<run>` (an
+/// advisory lock the system releases when that process ends, even by `kill -9`).
+#[derive(Debug)]
+pub struct Busy {
+    pub run: PathBuf,
+    /// The process holding it, as it wrote in the lock file.
+    pub pid: Option<u32>,
+}
+
+impl std::fmt::Display for Busy {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let by = self.pid.map_or("another process".into(), |p| format!("another process (pid {p})"));
+        write!(f, "{} is being written by {by}", self.run.display())
+    }
+}
+
+impl std::error::Error for Busy {}
+
+/// Takes the lock of run `run` of `experiment` without waiting; a [`Busy`] error when another process has it.
+fn lock(root: &Path, experiment: &str, run: &str) -> Result<std::fs::File> {
+    let dir = root.join(experiment).join(".locks");
+    std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    let path = dir.join(run);
+    let mut file = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(&path)
+        .with_context(|| format!("cannot open the lock {}", path.display()))?;
+    match file.try_lock() {
+        Ok(()) => {
+            use std::io::{Seek, Write};
+            file.set_len(0)?;
+            file.rewind()?;
+            write!(file, "{}", std::process::id())?;
+            Ok(file)
+        }
+        Err(std::fs::TryLockError::WouldBlock) => {
+            let pid = std::fs::read_to_string(&path).ok().and_then(|s| s.trim().parse().ok());
+            Err(Busy { run: root.join(experiment).join(run), pid }.into())
+        }
+        Err(std::fs::TryLockError::Error(e)) => Err(e).with_context(|| format!("cannot lock {}", path.display())),
+    }
+}
+
+/// Waits until no process holds the lock of run `run` of `experiment` (and does not keep it).
+pub fn wait_for(root: &Path, experiment: &str, run: &str) -> Result<()> {
+    let path = root.join(experiment).join(".locks").join(run);
+    let file = std::fs::File::open(&path).with_context(|| format!("cannot open the lock {}", path.display()))?;
+    file.lock_shared().with_context(|| format!("cannot wait for the lock {}", path.display()))
 }
 
 impl RunDir {
@@ -111,23 +169,11 @@ impl RunDir {
         overwrite: bool,
     ) -> Result<Opened> {
         let path = root.join(experiment).join(run);
+        let lock = lock(root, experiment, run)?;
         if path.exists() {
             let old = read_meta(&path).ok();
             let same = std::fs::read_to_string(path.join("config.yaml")).is_ok_and(|c| c == config_yaml);
             match old {
-                Some(m)
-                    if m.status == Status::Running
-                        && m.host == hostname()
-                        && m.pid != std::process::id()
-                        && alive(m.pid) =>
-                {
-                    bail!(
-                        "{} is being written by another process (pid {}, started {}); wait for it or stop it",
-                        path.display(),
-                        m.pid,
-                        m.started
-                    )
-                }
                 Some(m) if m.status.is_complete() && same && !overwrite => return Ok(Opened::Done(m)),
                 Some(m) if m.status.is_complete() && !overwrite => bail!(
                     "{} holds a {} run made with a different config (compare its config.yaml); pass --overwrite to \
@@ -160,7 +206,16 @@ impl RunDir {
             tags,
             result: BTreeMap::new(),
         };
-        let dir = RunDir { path, meta, clock: Instant::now(), metrics: vec![], steps: vec![], grads: vec![] };
+        let dir = RunDir {
+            path,
+            meta,
+            clock: Instant::now(),
+            metrics: vec![],
+            steps: vec![],
+            grads: vec![],
+            _lock: lock,
+            pending: false,
+        };
         dir.write("config.yaml", config_yaml.as_bytes())?;
         dir.save_meta()?;
         Ok(Opened::New(dir))
@@ -229,7 +284,30 @@ impl RunDir {
     }
 
     pub fn save_meta(&self) -> Result<()> {
-        self.write("meta.yaml", serde_yaml::to_string(&self.meta)?.as_bytes())
+        let mut meta = self.meta.clone();
+        if self.pending && meta.status.is_complete() {
+            meta.status = Status::Running;
+        }
+        let bytes = serde_yaml::to_string(&meta)?;
+        match self.write("meta.yaml", bytes.as_bytes()) {
+            // A full disk has no room for a second copy: a failed run's meta is written in place, so the reason
+            // is kept (half of it, if killed meanwhile, never reads as a complete run).
+            Err(e) if meta.status == Status::Failed && full(&e) => std::fs::write(self.path.join("meta.yaml"), bytes)
+                .with_context(|| format!("cannot write {}", self.path.join("meta.yaml").display())),
+            r => r,
+        }
+    }
+
+    /// From now on `meta.yaml` shows a finished (diverged, refused) run as `running` until
+    /// [`complete`](Self::complete): for a caller that writes more outputs after training.
+    pub fn hold_completion(&mut self) {
+        self.pending = true;
+    }
+
+    /// All outputs are written: `meta.yaml` shows the run's real status.
+    pub fn complete(&mut self) -> Result<()> {
+        self.pending = false;
+        self.save_meta()
     }
 
     /// Records the end of the run.
@@ -300,7 +378,12 @@ pub fn list_runs(root: &Path, experiment: &str) -> Result<Vec<Meta>> {
     for e in std::fs::read_dir(&dir).with_context(|| format!("cannot list {}", dir.display()))? {
         let p = e?.path();
         if p.join("meta.yaml").exists() {
-            out.push(read_meta(&p)?);
+            match read_meta(&p) {
+                Ok(m) => out.push(m),
+                // Deleted between the listing and the read (by a rerun with --overwrite, or by hand).
+                Err(_) if !p.exists() => crate::progress::say!("{}: deleted while being read; left out", p.display()),
+                Err(e) => return Err(e),
+            }
         }
     }
     out.sort_by(|a, b| a.run.cmp(&b.run));
@@ -327,13 +410,13 @@ pub fn read_csv<T: serde::de::DeserializeOwned>(path: &Path) -> Result<Vec<T>> {
     r.deserialize().map(|row| row.with_context(|| format!("bad row in {}", path.display()))).collect()
 }
 
-fn hostname() -> String {
-    std::fs::read_to_string("/proc/sys/kernel/hostname").map(|s| s.trim().to_string()).unwrap_or_default()
+/// Whether an error is a full disk (ENOSPC).
+fn full(e: &anyhow::Error) -> bool {
+    e.chain().any(|c| c.downcast_ref::<std::io::Error>().is_some_and(|io| io.raw_os_error() == Some(28)))
 }
 
-/// Whether process `pid` exists on this machine.
-fn alive(pid: u32) -> bool {
-    pid != 0 && Path::new(&format!("/proc/{pid}")).exists()
+fn hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname").map(|s| s.trim().to_string()).unwrap_or_default()
 }
 
 pub fn now() -> String {

@@ -91,12 +91,12 @@ pub fn parallel<E: Experiment>(
         })
         .collect::<Result<Vec<_>>>()?;
     let pb = crate::progress::bar(mine.len() as u64, "runs");
-    let mut codes = vec![None; children.len()];
+    let mut codes: Vec<Option<std::process::ExitStatus>> = vec![None; children.len()];
     while codes.iter().any(Option::is_none) {
         std::thread::sleep(std::time::Duration::from_millis(500));
         for (c, code) in children.iter_mut().zip(codes.iter_mut()) {
             if code.is_none() {
-                *code = c.try_wait()?.map(|s| s.success());
+                *code = c.try_wait()?;
             }
         }
         let done = mine.iter().filter(|p| read_meta(&dir.join(&p.name)).is_ok_and(|m| m.status.is_complete())).count();
@@ -104,11 +104,31 @@ pub fn parallel<E: Experiment>(
     }
     pb.finish_and_clear();
     let _ = std::fs::remove_dir_all(&claims);
-    let merge = RunOptions { merge_only: true, device: opts.device, ..Default::default() };
-    run(e, d, loaded, overrides, root, &merge)?;
-    let failed = codes.iter().filter(|c| **c != Some(true)).count();
+    // A worker killed from outside (kill -9, the OOM killer) leaves the run it held unfinished: train those here.
+    let killed: Vec<String> = codes
+        .iter()
+        .enumerate()
+        .filter_map(|(k, c)| c.and_then(signal).map(|s| format!("worker {}/{jobs} was killed by signal {s}", k + 1)))
+        .collect();
+    let mut again = RunOptions { device: opts.device, overwrite: false, only: opts.only.clone(), ..Default::default() };
+    if killed.is_empty() {
+        again.merge_only = true;
+    } else {
+        again.shard = opts.shard;
+        // As a worker would have: the same threads give the same bytes.
+        tch::set_num_threads(threads as i32);
+        crate::progress::say!("{}; training the runs left unfinished in this process", killed.join(", "));
+    }
+    run(e, d, loaded, overrides, root, &again)?;
+    let failed = codes.iter().filter(|c| c.is_some_and(|c| !c.success() && signal(c).is_none())).count();
     if failed > 0 {
         bail!("{failed} of {jobs} workers reported failed runs; see the runs' meta.yaml (a rerun retries them)");
     }
     Ok(())
+}
+
+/// The signal that ended a process, if one did.
+fn signal(status: std::process::ExitStatus) -> Option<i32> {
+    use std::os::unix::process::ExitStatusExt;
+    status.signal()
 }

@@ -7,7 +7,7 @@ use crate::data::{Dataset, Refused};
 use crate::model::{build, Model};
 use crate::probe::Probe;
 use crate::results::summary::write_summary;
-use crate::results::{checkpoint, read_meta, Meta, Opened, RunDir, Status, Tag};
+use crate::results::{checkpoint, read_meta, wait_for, Busy, Meta, Opened, RunDir, Status, Tag};
 use crate::train::{fit, StepHook};
 use anyhow::{bail, Result};
 use std::path::Path;
@@ -34,15 +34,36 @@ pub fn run<E: Experiment>(
         if !opts.worker {
             e.check(&mine.iter().map(|p| &p.cfg).collect::<Vec<_>>())?;
         }
+        // Runs another process is writing (a second sweep on this folder) wait until the end.
+        let mut busy = std::collections::VecDeque::new();
         for (k, p) in mine.iter().enumerate() {
             if opts.worker && !claim(&claims, &p.name)? {
                 continue;
             }
             let who = std::env::var(WORKER).map_or(String::new(), |w| format!(" (worker {w})"));
             crate::progress::say!("[{}/{}] {}{who}", k + 1, mine.len(), p.name);
-            if let Err(err) = run_guarded(e, p, root, d.name, opts) {
-                crate::progress::say!("error: {}: {err:#}", p.name);
-                failed += 1;
+            match run_guarded(e, p, root, d.name, opts) {
+                Err(err) if err.downcast_ref::<Busy>().is_some() => {
+                    crate::progress::say!("{err}; coming back to it after the other runs");
+                    busy.push_back(*p);
+                }
+                Err(err) => {
+                    crate::progress::say!("error: {}: {err:#}", p.name);
+                    failed += 1;
+                }
+                Ok(_) => {}
+            }
+        }
+        while let Some(p) = busy.pop_front() {
+            crate::progress::say!("{}: waiting for the process writing it to end", p.name);
+            wait_for(root, d.name, &p.name)?;
+            match run_guarded(e, p, root, d.name, opts) {
+                Err(err) if err.downcast_ref::<Busy>().is_some() => busy.push_back(p),
+                Err(err) => {
+                    crate::progress::say!("error: {}: {err:#}", p.name);
+                    failed += 1;
+                }
+                Ok(_) => {}
             }
         }
         if opts.worker {
@@ -53,6 +74,7 @@ pub fn run<E: Experiment>(
         }
     }
     let dir = d.folder(root);
+    crate::files::clean_stale(&dir);
     let metas: Vec<Meta> = all
         .iter()
         .map(|p| dir.join(&p.name))
@@ -78,7 +100,6 @@ pub fn run<E: Experiment>(
 /// the data, a seeded model, the gradient probe and the experiment's hooks, [`fit`], the checkpoint, the
 /// experiment's outputs.
 pub fn run_point<E: Experiment>(e: &E, p: &Point<Cfg<E>>, root: &Path, name: &str, opts: &RunOptions) -> Result<Meta> {
-    let cfg = &p.cfg;
     let mut run = match open(e, p, root, name, opts)? {
         Opened::Done(meta) => {
             crate::progress::say!("{}: finished earlier with the same config, reusing it", p.name);
@@ -86,8 +107,27 @@ pub fn run_point<E: Experiment>(e: &E, p: &Point<Cfg<E>>, root: &Path, name: &st
         }
         Opened::New(run) => run,
     };
-    let Some((mut data, mut state)) = load_data(e, cfg, &mut run, opts)? else { return Ok(run.meta) };
-    record_data(&mut data, &mut run);
+    run.hold_completion();
+    match train_point(e, p, &mut run, opts) {
+        Ok(()) => {
+            run.complete()?;
+            Ok(run.meta)
+        }
+        Err(err) => {
+            // A failure after training (a full disk while writing the checkpoint...) fails the run too.
+            if run.meta.status != Status::Failed {
+                let _ = run.finish(Status::Failed, Some(format!("{err:#}")));
+            }
+            Err(err)
+        }
+    }
+}
+
+/// Everything of [`run_point`] after the folder is open.
+fn train_point<E: Experiment>(e: &E, p: &Point<Cfg<E>>, run: &mut RunDir, opts: &RunOptions) -> Result<()> {
+    let cfg = &p.cfg;
+    let Some((mut data, mut state)) = load_data(e, cfg, run, opts)? else { return Ok(()) };
+    record_data(&mut data, run);
     let seeded = crate::rng::torch_seed(cfg.train.seed as i64);
     let vs = nn::VarStore::new(opts.device);
     let model = model_for::<E>(&vs, cfg, &data);
@@ -113,7 +153,7 @@ pub fn run_point<E: Experiment>(e: &E, p: &Point<Cfg<E>>, root: &Path, name: &st
         let hooked = probe_every.is_some() || every.is_some();
         let period = gcd(probe_every.unwrap_or(0), every.unwrap_or(0));
         let hook = hooked.then_some(StepHook { every: period, call: &mut call });
-        fit(model.objective(), &vs, &data, &cfg.train, cfg.train.lr_for(&cfg.model), &mut run, hook)
+        fit(model.objective(), &vs, &data, &cfg.train, cfg.train.lr_for(&cfg.model), run, hook)
     };
     drop(seeded);
     if let Some(pr) = &probe {
@@ -121,20 +161,12 @@ pub fn run_point<E: Experiment>(e: &E, p: &Point<Cfg<E>>, root: &Path, name: &st
         run.meta.result.insert("probe_s".into(), pr.seconds);
         run.save_meta()?;
     }
-    let outcome = match outcome {
-        Ok(o) => o,
-        Err(err) => {
-            run.finish(Status::Failed, Some(format!("{err:#}")))?;
-            return Err(err);
-        }
-    };
+    let outcome = outcome?;
     if cfg.train.checkpoint && outcome.status == Status::Finished {
-        checkpoint::save(&run, &vs, &cfg.model, &data.shape, &cfg.train)?;
+        checkpoint::save(run, &vs, &cfg.model, &data.shape, &cfg.train)?;
     }
-    let t = Trained { model: &model, data: &data, run: &mut run, outcome: &outcome, state: &mut state };
-    e.after(cfg, t)?;
-    run.save_meta()?;
-    Ok(run.meta)
+    let t = Trained { model: &model, data: &data, run, outcome: &outcome, state: &mut state };
+    e.after(cfg, t)
 }
 
 /// [`run_point`], with a panic inside the run (a libtorch error, a bug) turned into a failed run: its meta says
