@@ -141,10 +141,16 @@ impl Tape {
         }
     }
 
-    /// Returns work buffers to the pool (at most a few dozen are kept).
+    /// Returns work buffers to the pool (at most a few dozen are kept). A buffer already there (an alias: the
+    /// RNN's and LSTM's hidden-side gate gradients are their input side's) is not added twice, or two later
+    /// calls of [`buffer`](Self::buffer) would share its memory.
     fn recycle(&self, ts: impl IntoIterator<Item = Tensor>) {
         let mut pool = self.pool.borrow_mut();
-        pool.extend(ts);
+        for t in ts {
+            if !pool.iter().any(|p| p.data_ptr() == t.data_ptr()) {
+                pool.push(t);
+            }
+        }
         let excess = pool.len().saturating_sub(32);
         pool.drain(..excess);
     }
