@@ -110,7 +110,7 @@ pub fn parallel<E: Experiment>(
         .enumerate()
         .filter_map(|(k, c)| c.and_then(signal).map(|s| format!("worker {}/{jobs} was killed by signal {s}", k + 1)))
         .collect();
-    let mut again = RunOptions { device: opts.device, overwrite: false, only: opts.only.clone(), ..Default::default() };
+    let mut again = RunOptions { device: opts.device, only: opts.only.clone(), ..Default::default() };
     if killed.is_empty() {
         again.merge_only = true;
     } else {

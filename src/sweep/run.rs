@@ -34,7 +34,19 @@ pub fn run<E: Experiment>(
         if !opts.worker {
             e.check(&mine.iter().map(|p| &p.cfg).collect::<Vec<_>>())?;
         }
-        // Runs another process is writing (a second sweep on this folder) wait until the end.
+        // Runs another process is writing (a second sweep on this folder) wait until the end. True when busy.
+        let mut attempt = |p: &Point<Cfg<E>>| match run_guarded(e, p, root, d.name, opts) {
+            Err(err) if err.downcast_ref::<Busy>().is_some() => {
+                crate::progress::say!("{err}; coming back to it after the other runs");
+                true
+            }
+            Err(err) => {
+                crate::progress::say!("error: {}: {err:#}", p.name);
+                failed += 1;
+                false
+            }
+            Ok(_) => false,
+        };
         let mut busy = std::collections::VecDeque::new();
         for (k, p) in mine.iter().enumerate() {
             if opts.worker && !claim(&claims, &p.name)? {
@@ -42,28 +54,15 @@ pub fn run<E: Experiment>(
             }
             let who = std::env::var(WORKER).map_or(String::new(), |w| format!(" (worker {w})"));
             crate::progress::say!("[{}/{}] {}{who}", k + 1, mine.len(), p.name);
-            match run_guarded(e, p, root, d.name, opts) {
-                Err(err) if err.downcast_ref::<Busy>().is_some() => {
-                    crate::progress::say!("{err}; coming back to it after the other runs");
-                    busy.push_back(*p);
-                }
-                Err(err) => {
-                    crate::progress::say!("error: {}: {err:#}", p.name);
-                    failed += 1;
-                }
-                Ok(_) => {}
+            if attempt(p) {
+                busy.push_back(*p);
             }
         }
         while let Some(p) = busy.pop_front() {
             crate::progress::say!("{}: waiting for the process writing it to end", p.name);
             wait_for(root, d.name, &p.name)?;
-            match run_guarded(e, p, root, d.name, opts) {
-                Err(err) if err.downcast_ref::<Busy>().is_some() => busy.push_back(p),
-                Err(err) => {
-                    crate::progress::say!("error: {}: {err:#}", p.name);
-                    failed += 1;
-                }
-                Ok(_) => {}
+            if attempt(p) {
+                busy.push_back(p);
             }
         }
         if opts.worker {
