@@ -181,7 +181,7 @@ bench-compare: build torch-python ## rnnlab vs PyTorch eager on the same batches
 	@mkdir -p results/bench
 	@for round in 1 2; do for p in names imdb charlm translate; do \
 	  case $$p in charlm|translate) extra="$(LONG_PROTOCOLS)"; cells=gru,lstm;; *) extra=""; cells=rnn,gru,lstm;; esac; \
-	  $(BIN)/bench --fused-only --protocols $$p $$extra --threads $(THREADS) --names $(NAMES) --imdb $(IMDB) \
+	  $(BIN)/bench --default-only --protocols $$p $$extra --threads $(THREADS) --names $(NAMES) --imdb $(IMDB) \
 	    --shakespeare $(SHAKESPEARE) --bible $(BIBLE) --csv rnnlab-$$p-$$round.csv || exit 1; \
 	  $(VENV)/bin/python bench/pytorch_reference.py --batches results/bench/batches --protocols $$p --cells $$cells \
 	    --threads $(THREADS) --out results/bench/pytorch-$$p-$$round.csv || exit 1; \

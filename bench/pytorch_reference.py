@@ -13,6 +13,8 @@ logging. Writes the same columns as bench.csv.
 """
 import argparse
 import csv
+import ctypes
+import gc
 import struct
 import time
 
@@ -123,6 +125,12 @@ def peak_rss_mb():
 
 
 def reset_peak():
+    # As the Rust side: free what earlier rows left, return it to the system, then restart the peak.
+    gc.collect()
+    try:
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):
+        pass
     try:
         with open("/proc/self/clear_refs", "w") as f:
             f.write("5")
@@ -209,7 +217,7 @@ def measure(protocol, cell, train, test, vocab, classes, warmup, repeats):
     for phase, secs, rss, mult, a in [("train", sorted(times)[len(times) // 2], train_rss, 3.0, acc),
                                       ("infer", sorted(infer)[len(infer) // 2], infer_rss, 1.0, float("nan"))]:
         rows.append({
-            "framework": "pytorch", "protocol": protocol, "model": cell, "phase": phase, "impl": "fused",
+            "framework": "pytorch", "protocol": protocol, "model": cell, "phase": phase, "impl": "eager",
             "batch": BATCH, "seq_len": padded, "seq_per_s": seqs / secs, "tokens_per_s": tokens / secs,
             "peak_rss_mb": rss, "gflops": mult * fpt * seqs * padded / secs / 1e9, "acc": a,
             "threads": torch.get_num_threads(),

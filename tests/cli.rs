@@ -116,6 +116,9 @@ fn jobs_run_side_by_side_and_give_the_serial_bytes() {
             let (x, y) = (std::fs::read(a.join(r).join(f)).unwrap(), std::fs::read(b.join(r).join(f)).unwrap());
             assert!(x == y, "{r}/{f} differs between the serial run and --jobs 2");
         }
+        // `impl: auto` is saved as what it ran (the fused kernels, for the RNN and GRU everywhere).
+        let config = std::fs::read_to_string(a.join(r).join("config.yaml")).unwrap();
+        assert!(config.contains("impl: fused"), "{r}/config.yaml:\n{config}");
         let meta = std::fs::read_to_string(b.join(r).join("meta.yaml")).unwrap();
         pids.insert(meta.lines().find(|l| l.starts_with("pid:")).unwrap().to_string());
         assert!(meta.contains("threads: 1"), "{meta}");

@@ -163,10 +163,11 @@ fn fused_state_path_carries_the_initial_state_gradient() {
 
 #[test]
 fn work_buffers_reused_step_after_step_are_never_shared() {
-    // The same shapes step after step (a text's windows, fixed-length reviews) reuse the work-buffer pool. The RNN's
-    // and LSTM's hidden-side gate gradients alias their input side's, and were once recycled twice: from the third
-    // step two buffers shared memory and the gradients went wrong (the 2-layer Shakespeare RNN's validation loss
-    // read 2.38 where it is 2.05). Each step here is checked against libtorch, with the weights moved in between.
+    // Work buffers are reused from step to step, a longer batch's serving a shorter one. The RNN's and LSTM's
+    // hidden-side gate gradients alias their input side's, and were once recycled twice: from the third step two
+    // buffers shared memory and the gradients went wrong (the 2-layer Shakespeare RNN's validation loss read 2.38
+    // where it is 2.05). Each step here is checked against libtorch, with the weights moved in between; the lengths
+    // repeat, shrink (a buffer's front serves) and grow (new buffers).
     for cell in [CellKind::Rnn, CellKind::Gru, CellKind::Lstm] {
         for bidirectional in [false, true] {
             let _seeded = rnnlab::rng::torch_seed(5);
@@ -174,9 +175,9 @@ fn work_buffers_reused_step_after_step_are_never_shared() {
             let cfg = ModelConfig { cell, hidden: 6, layers: 2, bidirectional, ..Default::default() };
             let mut r = Recurrent::new(&vs.root(), 6, &cfg);
             let dirs = if bidirectional { 2 } else { 1 };
-            let x = Tensor::randn([4, 7, 6], (Kind::Float, Device::Cpu)).set_requires_grad(true);
-            let p = Tensor::randn([4, 7, 6 * dirs], (Kind::Float, Device::Cpu));
-            for step in 0..5 {
+            for (step, t_len) in [7, 7, 7, 3, 9, 5, 9].into_iter().enumerate() {
+                let x = Tensor::randn([4, t_len, 6], (Kind::Float, Device::Cpu)).set_requires_grad(true);
+                let p = Tensor::randn([4, t_len, 6 * dirs], (Kind::Float, Device::Cpu));
                 let mut results = Vec::new();
                 for imp in [Impl::Fused, Impl::Libtorch] {
                     zero(&vs, &[&x]);
@@ -199,6 +200,25 @@ fn work_buffers_reused_step_after_step_are_never_shared() {
             }
         }
     }
+}
+
+#[test]
+fn work_buffers_stay_within_the_longest_step_s_as_lengths_change() {
+    // Bucketed batches change length every step: a longer batch's buffers serve the shorter ones, so the pool
+    // holds one step's worth at the longest length, not a set per length seen (imdb GRU: 780 → 365 MB peak).
+    let _seeded = rnnlab::rng::torch_seed(6);
+    let vs = nn::VarStore::new(Device::Cpu);
+    let cfg = ModelConfig { cell: CellKind::Gru, hidden: 32, ..Default::default() };
+    let r = Recurrent::new(&vs.root(), 8, &cfg);
+    let mut pooled = Vec::new();
+    for t_len in [400, 10, 300, 400, 50, 399, 400] {
+        let x = Tensor::randn([16, t_len, 8], (Kind::Float, Device::Cpu));
+        let out = r.forward(&x, None, true, Impl::Fused);
+        backward_through(&[&r], &out.sum(Kind::Double)).unwrap();
+        pooled.push(r.tape.pooled_bytes());
+    }
+    assert!(pooled[0] >= 400 * 16 * 96 * 4, "the pool keeps the step's buffers ([400·16, 3·32] floats…): {pooled:?}");
+    assert!(pooled.iter().all(|&p| p == pooled[0]), "the pool grew past the longest step's buffers: {pooled:?}");
 }
 
 #[test]
@@ -292,4 +312,22 @@ fn a_panic_in_a_thread_of_the_recurrence_is_an_error_and_bad_buffers_are_refused
     let buf = ForwardBuffers { gx: &gx, w_hh: &w_hh, b_hh: &b_hh, hs: &mut hs, saved: &mut saved, cs: None };
     let err = format!("{:#}", forward(CellKind::Gru, d, 2, buf).unwrap_err());
     assert!(err.contains("hs holds 31 values, 32 expected"), "{err}");
+}
+
+#[test]
+fn the_default_runs_the_fused_kernels_except_the_lstm_where_avx512_makes_onednn_faster() {
+    // `model.impl: auto` (the default): docs/performance.md measured oneDNN's LSTM 1.1–1.7× the fused one on an
+    // AVX-512 CPU and the fused one 1.15–1.4× oneDNN's on an AVX2 CPU; the RNN and GRU have no oneDNN kernel.
+    let avx512 = std::is_x86_feature_detected!("avx512f");
+    assert_eq!(ModelConfig::default().imp, Impl::Auto);
+    for cell in [CellKind::Rnn, CellKind::Gru, CellKind::Lstm] {
+        let _seeded = rnnlab::rng::torch_seed(7);
+        let vs = nn::VarStore::new(Device::Cpu);
+        let r = Recurrent::new(&vs.root(), 3, &ModelConfig { cell, hidden: 4, ..Default::default() });
+        let x = Tensor::randn([2, 5, 3], (Kind::Float, Device::Cpu));
+        let _ = r.forward(&x, None, true, r.imp);
+        let fused = cell != CellKind::Lstm || !avx512;
+        assert_eq!(!r.tape.is_empty(), fused, "{cell}: the fused kernels ran ({} calls on the tape)", r.tape.len());
+        assert_eq!(Impl::Auto.resolve(cell), if fused { Impl::Fused } else { Impl::Libtorch });
+    }
 }

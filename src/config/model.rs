@@ -129,14 +129,41 @@ impl Default for CharCnnConfig {
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Impl {
+    /// What trains fastest where it runs (`make bench`, docs/performance.md): the fused kernels for the RNN and
+    /// GRU on the CPU, and for the LSTM on a CPU without AVX-512; libtorch's oneDNN LSTM on a CPU with AVX-512
+    /// (1.1–1.7× the fused LSTM there, while the fused one is 1.15–1.4× oneDNN's on AVX2); libtorch on a GPU.
+    #[default]
+    Auto,
     /// rnnlab's fused kernels on the CPU (`model::fused`: per step one GEMM and one pass over the gates, a
     /// hand-written backward through time), for the three cells; libtorch's kernels on a GPU.
-    #[default]
     Fused,
     /// libtorch's kernels (`rnn_tanh`, `gru`, `lstm`) for every cell.
     Libtorch,
     /// The textbook step loop, one step at a time (for diagnostics: gradients w.r.t. every h_t).
     Unrolled,
+}
+
+impl Impl {
+    /// The implementation `Auto` stands for with this cell on this machine (the others stand for themselves).
+    pub fn resolve(self, cell: CellKind) -> Impl {
+        match self {
+            Impl::Auto if cell == CellKind::Lstm && avx512() => Impl::Libtorch,
+            Impl::Auto => Impl::Fused,
+            other => other,
+        }
+    }
+}
+
+/// Whether this CPU has AVX-512 (where oneDNN's LSTM outruns the fused one).
+fn avx512() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        std::is_x86_feature_detected!("avx512f")
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        false
+    }
 }
 
 /// How tokens enter the recurrent layer.
@@ -221,7 +248,7 @@ impl Default for ModelConfig {
         ModelConfig {
             kind: ModelKind::Classifier,
             cell: CellKind::Lstm,
-            imp: Impl::Fused,
+            imp: Impl::Auto,
             input: InputKind::Embedding,
             embed_dim: 32,
             hidden: 64,

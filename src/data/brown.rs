@@ -13,6 +13,7 @@
 //!
 //! Ids: words 0 padding, 1 unknown, then the training words (lower-cased) by frequency; tags 1..=K (0 padding);
 //! characters 0 padding, 1 unknown, then the training words' characters.
+use super::Memo;
 use super::{Dataset, Shape, Source, Split};
 use crate::config::{Checker, Validate};
 use crate::rng::Rng;
@@ -21,7 +22,7 @@ use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap};
 use std::io::Read;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use tch::Tensor;
 
 pub const PAD: i64 = 0;
@@ -160,15 +161,10 @@ pub fn read(path: &Path) -> Result<Vec<Doc>> {
 
 /// The corpus at `path`, read once per process.
 pub fn corpus(path: &Path) -> Result<Arc<Vec<Doc>>> {
-    static READ: Mutex<Vec<(PathBuf, Arc<Vec<Doc>>)>> = Mutex::new(Vec::new());
-    let mut read_ = READ.lock().unwrap_or_else(|e| e.into_inner());
-    if let Some((_, d)) = read_.iter().find(|(p, _)| p == path) {
-        return Ok(d.clone());
-    }
-    let docs = Arc::new(read(path)?);
-    read_.push((path.to_path_buf(), docs.clone()));
-    Ok(docs)
+    CORPORA.get_or(path.to_path_buf(), usize::MAX, || read(path))
 }
+
+pub(super) static CORPORA: Memo<PathBuf, Vec<Doc>> = Memo::new();
 
 /// One row of the tag mapping report: a base tag, where it maps, and how many tokens carry it.
 #[derive(Clone, Debug, Serialize, Deserialize)]

@@ -9,6 +9,7 @@
 //!
 //! Ids: 0 padding, 1 unknown word, 2 filler (distance mode), then words by training-split frequency (ties in
 //! alphabetical order): the `vocab_size` most frequent words seen at least `min_freq` times.
+use super::Memo;
 use super::{Dataset, Example, Pad, Refused, Shape, Source, Split};
 use crate::config::{Checker, Validate};
 use crate::rng::Rng;
@@ -450,19 +451,14 @@ impl ImdbConfig {
     /// The encoded corpus at `path`: read and tokenised once per process (and cached on disk in `cache_dir`), so
     /// every run of a sweep shares it and bad data is reported once, before any run starts.
     pub fn corpus(&self) -> Result<Arc<Encoded>> {
-        static LOADED: Mutex<Vec<(PathBuf, Arc<Encoded>)>> = Mutex::new(Vec::new());
-        let mut loaded = LOADED.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some((_, enc)) = loaded.iter().find(|(p, _)| *p == self.path) {
-            return Ok(enc.clone());
-        }
-        let t = std::time::Instant::now();
-        let cache = self.cache_dir.clone().unwrap_or_else(default_cache_dir);
-        let (enc, hit) = load_encoded(&self.path, Some(&cache))?;
-        let how = if hit { "from the cache" } else { "read and tokenised" };
-        crate::progress::say!("IMDB: {} reviews {how} in {:.2} s", enc.docs.len(), t.elapsed().as_secs_f64());
-        let enc = Arc::new(enc);
-        loaded.push((self.path.clone(), enc.clone()));
-        Ok(enc)
+        CORPORA.get_or(self.path.clone(), usize::MAX, || {
+            let t = std::time::Instant::now();
+            let cache = self.cache_dir.clone().unwrap_or_else(default_cache_dir);
+            let (enc, hit) = load_encoded(&self.path, Some(&cache))?;
+            let how = if hit { "from the cache" } else { "read and tokenised" };
+            crate::progress::say!("IMDB: {} reviews {how} in {:.2} s", enc.docs.len(), t.elapsed().as_secs_f64());
+            Ok(enc)
+        })
     }
 
     /// The model id of every word in this config's vocabulary (unknown words map to [`UNK`]).
@@ -551,7 +547,6 @@ impl Source for ImdbConfig {
     /// [`dataset`](Self::dataset) for `seed` from the [`corpus`](Self::corpus); the last one made is kept, so the
     /// models of one sweep point share it.
     fn load(&self, seed: u64) -> Result<Dataset> {
-        static LAST: Mutex<Option<(String, Dataset)>> = Mutex::new(None);
         let key = format!("{self:?} {seed}");
         let mut last = LAST.lock().unwrap_or_else(|e| e.into_inner());
         if let Some((k, ds)) = last.as_ref() {
@@ -569,6 +564,10 @@ impl Source for ImdbConfig {
         self.corpus().map(drop)
     }
 }
+
+pub(super) static CORPORA: Memo<PathBuf, Encoded> = Memo::new();
+/// The last data set made (tensors are not `Sync`, so not a [`Memo`]).
+pub(super) static LAST: Mutex<Option<(String, Dataset)>> = Mutex::new(None);
 
 #[cfg(test)]
 mod tests {

@@ -16,7 +16,55 @@ pub mod text;
 use crate::rng::Rng;
 use anyhow::Result;
 use serde::{Deserialize, Serialize};
+use std::sync::Arc;
 use tch::{Device, Kind, Tensor};
+
+/// What a process has read from disk, kept so the runs of a sweep share it; [`forget_cached`] empties them all.
+pub struct Memo<K, V> {
+    items: std::sync::Mutex<Vec<(K, Arc<V>)>>,
+}
+
+impl<K: PartialEq, V> Memo<K, V> {
+    pub const fn new() -> Self {
+        Memo { items: std::sync::Mutex::new(Vec::new()) }
+    }
+
+    /// The value kept for `key`, or `make()`'s, kept from now on (only the newest `keep` values stay). The memo
+    /// is locked while `make` runs, so concurrent callers read a file once.
+    pub fn get_or(&self, key: K, keep: usize, make: impl FnOnce() -> Result<V>) -> Result<Arc<V>> {
+        let mut items = self.items.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some((_, v)) = items.iter().find(|(k, _)| *k == key) {
+            return Ok(v.clone());
+        }
+        if items.len() >= keep.max(1) {
+            // Dropped before `make` runs, so an old value and its replacement are never both held.
+            items.remove(0);
+        }
+        let v = Arc::new(make()?);
+        items.push((key, v.clone()));
+        Ok(v)
+    }
+
+    pub fn clear(&self) {
+        self.items.lock().unwrap_or_else(|e| e.into_inner()).clear();
+    }
+}
+
+impl<K: PartialEq, V> Default for Memo<K, V> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// Drops every data set this process keeps in memory (the benchmark does, before it measures memory).
+pub fn forget_cached() {
+    brown::CORPORA.clear();
+    imdb::CORPORA.clear();
+    *imdb::LAST.lock().unwrap_or_else(|e| e.into_inner()) = None;
+    parallel::PAIRS.clear();
+    shakespeare::WORKS.clear();
+    text::TEXTS.clear();
+}
 
 /// Where each sequence's real tokens sit in a padded `[B, T]` batch (both `[B]`, i64).
 #[derive(Debug)]
@@ -179,17 +227,22 @@ impl Split {
 
     /// The first `n` rows.
     pub fn head(&self, n: usize) -> Self {
-        let n = n.min(self.len());
-        let idx = Tensor::arange(n as i64, (Kind::Int64, self.tokens.device()));
+        self.rows(&(0..n.min(self.len()) as i64).collect::<Vec<_>>())
+    }
+
+    /// A split of the rows `idx` (in that order), with tensors of its own.
+    pub fn rows(&self, idx: &[i64]) -> Self {
+        let pick = |v: &[i64]| -> Vec<i64> { idx.iter().map(|&i| v[i as usize]).collect() };
+        let sel = Tensor::from_slice(idx).to_device(self.tokens.device());
         Split {
             name: self.name.clone(),
-            tokens: self.tokens.index_select(0, &idx),
-            lengths: self.lengths[..n].to_vec(),
-            labels: self.labels.index_select(0, &idx),
+            tokens: self.tokens.index_select(0, &sel),
+            lengths: pick(&self.lengths),
+            labels: self.labels.index_select(0, &sel),
             pad: self.pad,
-            cond: self.cond.as_ref().map(|c| c.index_select(0, &idx)),
-            spell: self.spell.as_ref().map(|(a, b)| (a.index_select(0, &idx), b.shallow_clone())),
-            target_lengths: self.target_lengths.as_ref().map(|t| t[..n].to_vec()),
+            cond: self.cond.as_ref().map(|c| c.index_select(0, &sel)),
+            spell: self.spell.as_ref().map(|(a, b)| (a.index_select(0, &sel), b.shallow_clone())),
+            target_lengths: self.target_lengths.as_ref().map(|t| pick(t)),
         }
     }
 

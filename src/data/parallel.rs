@@ -13,6 +13,7 @@
 //! target 0 padding, 1 start, 2 end, 3 unknown, then the vocabulary (`Shape::source_tokens` and
 //! `Shape::classes` name them).
 use super::seq::TARGET_SPECIALS;
+use super::Memo;
 use super::{Dataset, Shape, Source, Split};
 use crate::config::{Checker, Validate};
 use crate::rng::Rng;
@@ -21,7 +22,7 @@ use serde::{Deserialize, Serialize};
 use std::collections::{HashMap, HashSet};
 use std::io::Read;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 /// How text becomes tokens.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -95,18 +96,11 @@ pub struct Pair {
 
 /// The pairs of a parallel file in the two columns asked for (lower-cased), read once per process.
 pub fn read_pairs(path: &Path, source: &str, target: &str) -> Result<Arc<Vec<Pair>>> {
-    type Cache = Vec<((PathBuf, String, String), Arc<Vec<Pair>>)>;
-    static READ: Mutex<Cache> = Mutex::new(Vec::new());
     let key = (path.to_path_buf(), source.to_string(), target.to_string());
-    let mut read = READ.lock().unwrap_or_else(|e| e.into_inner());
-    if let Some((_, p)) = read.iter().find(|(k, _)| *k == key) {
-        return Ok(p.clone());
-    }
-    let text = read_text(path)?;
-    let pairs = Arc::new(parse(&text, path, source, target)?);
-    read.push((key, pairs.clone()));
-    Ok(pairs)
+    PAIRS.get_or(key, usize::MAX, || parse(&read_text(path)?, path, source, target))
 }
+
+pub(super) static PAIRS: Memo<(PathBuf, String, String), Vec<Pair>> = Memo::new();
 
 /// The whole file as UTF-8, gunzipped when it is gzip.
 fn read_text(path: &Path) -> Result<String> {

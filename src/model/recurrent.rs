@@ -121,6 +121,7 @@ impl Recurrent {
         };
         let mut input = x.shallow_clone();
         let mut trace = Vec::new();
+        let imp = imp.resolve(self.cell);
         self.tape.clear();
         for l in 0..self.layers as usize {
             if l > 0 {
@@ -135,7 +136,7 @@ impl Recurrent {
                     Impl::Fused if fused::covers(self.cell, &xin) => {
                         (self.fused(l, w, &xin, (None, None), train).0, Vec::new())
                     }
-                    Impl::Fused | Impl::Libtorch => (self.libtorch(&xin, w, None, train).0, Vec::new()),
+                    Impl::Auto | Impl::Fused | Impl::Libtorch => (self.libtorch(&xin, w, None, train).0, Vec::new()),
                     Impl::Unrolled => self.unrolled(&xin, w),
                 };
                 if l == 0 && d == 0 {
@@ -160,7 +161,7 @@ impl Recurrent {
                 input = input.dropout(self.dropout, train);
             }
             let s0 = state.map(|s| (s.h.get(l as i64), s.c.as_ref().map(|c| c.get(l as i64))));
-            let (out, h, c) = if self.imp == Impl::Fused && fused::covers(self.cell, &input) {
+            let (out, h, c) = if self.imp.resolve(self.cell) == Impl::Fused && fused::covers(self.cell, &input) {
                 let s0 = s0.as_ref().map_or((None, None), |(h, c)| (Some(h), c.as_ref()));
                 self.fused(l, w, &input, s0, train)
             } else {

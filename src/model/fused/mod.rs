@@ -55,7 +55,15 @@ struct Call {
 #[derive(Default)]
 pub struct Tape {
     calls: RefCell<Vec<Call>>,
-    pool: RefCell<Vec<Tensor>>,
+    pool: RefCell<Pool>,
+}
+
+/// Work buffers: flat `free` ones (each with whether it was returned since the last step ended), and the flat
+/// buffers whose views [`Tape::buffer`] has handed out.
+#[derive(Default)]
+struct Pool {
+    free: Vec<(Tensor, bool)>,
+    lent: Vec<Tensor>,
 }
 
 impl std::fmt::Debug for Tape {
@@ -120,11 +128,20 @@ unsafe fn slice<'a, R: Real>(t: &'a Tensor, len: usize, what: &str) -> Result<&'
 impl Tape {
     /// Forgets the calls of a step that will not be backpropagated.
     pub fn clear(&self) {
-        self.calls.borrow_mut().clear();
+        let calls: Vec<Call> = self.calls.borrow_mut().drain(..).collect();
+        if !calls.is_empty() {
+            self.recycle(calls.into_iter().flat_map(|c| [c.x, c.saved]));
+            self.end_step();
+        }
     }
 
     pub fn is_empty(&self) -> bool {
         self.calls.borrow().is_empty()
+    }
+
+    /// Bytes of work buffers the pool keeps between steps.
+    pub fn pooled_bytes(&self) -> usize {
+        self.pool.borrow().free.iter().map(|(t, _)| t.numel() * t.kind().elt_size_in_bytes()).sum()
     }
 
     /// The calls recorded since the last forward pass (one per layer and direction that ran fused).
@@ -132,27 +149,49 @@ impl Tape {
         self.calls.borrow().len()
     }
 
-    /// A work buffer of this shape (contents undefined), from the pool when it holds one.
+    /// A work buffer of this shape (contents undefined): the front of the smallest free buffer that holds it, or
+    /// a new one. Bucketed batches change length every step, so a buffer serves any shape that fits, not only its
+    /// own.
     fn buffer(&self, shape: &[i64], like: &Tensor) -> Tensor {
-        let mut pool = self.pool.borrow_mut();
-        match pool.iter().position(|t| t.size() == shape && t.kind() == like.kind() && t.device() == like.device()) {
-            Some(i) => pool.swap_remove(i),
-            None => Tensor::empty(shape, (like.kind(), like.device())),
+        let n: i64 = shape.iter().product();
+        let (kind, device) = (like.kind(), like.device());
+        if n == 0 {
+            return Tensor::empty(shape, (kind, device));
         }
+        let mut pool = self.pool.borrow_mut();
+        let fits = |t: &Tensor| t.kind() == kind && t.device() == device && t.numel() as i64 >= n;
+        let best = pool.free.iter().enumerate().filter(|(_, (t, _))| fits(t)).min_by_key(|(_, (t, _))| t.numel());
+        let base = match best.map(|(i, _)| i) {
+            Some(i) => pool.free.swap_remove(i).0,
+            None => Tensor::empty([n], (kind, device)),
+        };
+        let view = base.narrow(0, 0, n).view(shape);
+        pool.lent.push(base);
+        view
     }
 
-    /// Returns work buffers to the pool (at most a few dozen are kept). A buffer already there (an alias: the
+    /// Returns work buffers from [`buffer`](Self::buffer) to the pool. A buffer already there (an alias: the
     /// RNN's and LSTM's hidden-side gate gradients are their input side's) is not added twice, or two later
     /// calls of [`buffer`](Self::buffer) would share its memory.
     fn recycle(&self, ts: impl IntoIterator<Item = Tensor>) {
         let mut pool = self.pool.borrow_mut();
         for t in ts {
-            if !pool.iter().any(|p| p.data_ptr() == t.data_ptr()) {
-                pool.push(t);
+            if let Some(i) = pool.lent.iter().position(|b| b.data_ptr() == t.data_ptr()) {
+                let base = pool.lent.swap_remove(i);
+                pool.free.push((base, true));
             }
         }
-        let excess = pool.len().saturating_sub(32);
-        pool.drain(..excess);
+        let excess = pool.free.len().saturating_sub(32);
+        pool.free.drain(..excess);
+    }
+
+    /// Ends a training step for the pool: buffers not taken during the step are freed (a long batch's buffers do
+    /// not outlive the steps that need them), and buffers still lent out are left to their holders.
+    fn end_step(&self) {
+        let mut pool = self.pool.borrow_mut();
+        pool.free.retain(|(_, used)| *used);
+        pool.free.iter_mut().for_each(|(_, used)| *used = false);
+        pool.lent.clear();
     }
 
     /// One layer, one direction: `x` `[B, T, I]`, initial state `[B, H]` (zeros when None; the LSTM's cell state
@@ -308,6 +347,7 @@ impl Tape {
                 Tensor::stack(&terms, 0).sum(Kind::Double).backward();
             }
         }
+        self.end_step();
         Ok(())
     }
 
