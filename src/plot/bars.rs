@@ -83,18 +83,7 @@ fn draw_bar_panel<DB: DrawingBackend>(
     let n = b.categories.len();
     let k = b.series.len().max(1);
     let ly = b.log_y;
-    let vals = b
-        .series
-        .iter()
-        .flat_map(|s| s.2.iter().zip(s.3.iter().chain(std::iter::repeat(&0.0))).flat_map(|(v, e)| [v - e, v + e]));
-    let (y0, y1) = b.y_range.map(|(a, c)| (lg(a, ly), lg(c, ly))).unwrap_or_else(|| {
-        let (lo, hi) = span(vals.chain(b.hlines.iter().map(|h| h.0)).map(|v| lg(v, ly)), 0.05);
-        if ly {
-            (lo, hi)
-        } else {
-            (lo.min(0.0), hi)
-        }
-    });
+    let (y0, y1) = y_span(b);
     // Smaller tick labels when the categories are many and long (rotated text clips in plotters).
     let longest_cat = b.categories.iter().map(|c| c.chars().count()).max().unwrap_or(1) as f64;
     let per_cat = (main.dim_in_pixel().0 as f64 - 100.0) / n.max(1) as f64;
@@ -153,4 +142,44 @@ fn draw_bar_panel<DB: DrawingBackend>(
         ))?;
     }
     Ok(())
+}
+
+/// The value axis' span (log10 units on a log axis): the bars with their error bars and the reference lines.
+fn y_span(b: &Bars) -> (f64, f64) {
+    let ly = b.log_y;
+    let vals = b
+        .series
+        .iter()
+        .flat_map(|s| s.2.iter().zip(s.3.iter().chain(std::iter::repeat(&0.0))).flat_map(|(v, e)| [v - e, v + e]));
+    b.y_range.map(|(a, c)| (lg(a, ly), lg(c, ly))).unwrap_or_else(|| {
+        // Missing bars (NaN) and, on a log axis, values ≤ 0 do not set the range (lg would clamp them to 1e-300).
+        let shown = vals.chain(b.hlines.iter().map(|h| h.0)).filter(|v| v.is_finite() && (!ly || *v > 0.0));
+        let (lo, hi) = span(shown.map(|v| lg(v, ly)), 0.05);
+        if ly {
+            (lo, hi)
+        } else {
+            (lo.min(0.0), hi)
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_missing_bar_does_not_stretch_a_log_axis() {
+        let b = Bars {
+            title: String::new(),
+            y_label: String::new(),
+            categories: vec!["a".into(), "b".into()],
+            series: vec![("x".into(), RGBColor(0, 0, 0), vec![100.0, f64::NAN], vec![])],
+            hlines: vec![],
+            y_range: None,
+            log_y: true,
+            size: (400, 300),
+        };
+        let (lo, hi) = y_span(&b);
+        assert!(lo > 1.0 && hi < 3.0, "log10 span {lo}..{hi} for one bar of 100");
+    }
 }
