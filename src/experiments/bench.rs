@@ -278,9 +278,8 @@ fn bucketed(s: &Split, n: usize) -> Vec<Vec<i64>> {
     all
 }
 
-/// The data set cut to the rows of `batches` (renumbered) and `test`, with every cached data set dropped and
-/// freed memory returned to the system: the PyTorch script holds only these batches too, so both peaks measure
-/// the same thing.
+/// The data set cut to the rows of `batches` (renumbered) and `test`, with every cached data set dropped: the
+/// PyTorch script holds only these batches too, so both peaks measure the same thing.
 fn only_what_is_timed(data: Dataset, batches: &[Vec<i64>], test: Split) -> (Dataset, Vec<Vec<i64>>) {
     let mut rows = Vec::new();
     let mut renumbered = std::collections::HashMap::new();
@@ -299,8 +298,8 @@ fn only_what_is_timed(data: Dataset, batches: &[Vec<i64>], test: Split) -> (Data
         .collect();
     let small = Dataset { train: data.train.rows(&rows), val: None, test: Some(test), shape: data.shape.clone() };
     drop(data);
+    // Each row's `reset_peak` then returns the freed heap to the system.
     crate::data::forget_cached();
-    trim_heap();
     (small, batches)
 }
 
@@ -623,8 +622,7 @@ fn chart(rows: &[Row], dir: &Path) -> Result<()> {
 
 /// The `impl` column of the default implementation's rows for the cell named `model` on this machine.
 fn default_impl(model: &str) -> &'static str {
-    let cell = [CellKind::Rnn, CellKind::Gru, CellKind::Lstm].into_iter().find(|c| c.name() == model);
-    cell.map_or("fused", |c| impl_name(Impl::Auto.resolve(c)))
+    model.parse::<CellKind>().map_or("fused", |c| impl_name(Impl::Auto.resolve(c)))
 }
 
 /// Medians per (protocol, model, phase) from both files; ratio rnnlab / PyTorch; accuracy side by side.
