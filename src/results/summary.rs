@@ -85,7 +85,21 @@ impl Column {
 /// A table for the terminal: one row per distinct value of the `rows` tags (models as RNN, GRU, LSTM, bag of
 /// words), one column per [`Column`]; each cell the mean ± std over the runs (seeds). When every cell holds one
 /// run, the title says so and the cells show the value alone (a single seed has no spread to show).
+///
+/// A tag that varies between the runs and is not among `rows` (a sweep's `variant`, say) is added to them, so
+/// runs of different points are never averaged as if they were seeds.
 pub fn table(title: &str, metas: &[Meta], rows: &[&str], columns: &[Column]) -> String {
+    let varying: Vec<&str> = metas
+        .iter()
+        .flat_map(|m| m.tags.keys())
+        .map(String::as_str)
+        .filter(|t| *t != "seed" && !rows.contains(t))
+        .filter(|t| metas.iter().map(|m| m.tag(t)).collect::<std::collections::BTreeSet<_>>().len() > 1)
+        .collect::<std::collections::BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    let rows: Vec<&str> = rows.iter().copied().chain(varying).collect();
+    let rows = rows.as_slice();
     let mut groups: BTreeMap<Vec<(usize, String)>, Vec<&Meta>> = BTreeMap::new();
     for m in metas.iter().filter(|m| m.status.is_complete()) {
         let key = rows
@@ -156,4 +170,29 @@ pub fn by_tag(metas: &[&Meta], x: &str, result: &str) -> BTreeMap<i64, (f64, f64
 /// Mean of `result` over the runs (NaN when none has it).
 pub fn mean_of(metas: &[&Meta], result: &str) -> f64 {
     mean_std(&metas.iter().filter_map(|m| m.result.get(result).copied()).collect::<Vec<_>>()).0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn meta(variant: &str, seed: u64, bleu: f64) -> Meta {
+        let yaml = format!(
+            "experiment: translate\nrun: {variant}-s{seed}\nstatus: finished\nseed: {seed}\ndevice: cpu\nthreads: 1\n\
+             rnnlab_version: x\ntch_version: x\nlibtorch_version: x\ncommit: null\nhost: h\nstarted: t\n\
+             finished: t\nwall_s: 1.0\ntags: {{model: gru, variant: {variant}, seed: {seed}}}\nresult: {{bleu: {bleu}}}\n"
+        );
+        serde_yaml::from_str(&yaml).unwrap()
+    }
+
+    #[test]
+    fn runs_of_different_variants_are_not_averaged_as_seeds() {
+        let metas = [meta("bpe", 0, 8.0), meta("words", 0, 10.0), meta("bpe", 1, 9.0)];
+        let t = table("t", &metas, &["model"], &[Column::new("BLEU", "bleu")]);
+        assert!(t.contains("variant"), "{t}");
+        let line =
+            |v: &str| t.lines().find(|l| l.contains(v)).unwrap_or_else(|| panic!("no {v} row in\n{t}")).to_string();
+        assert!(line("bpe").contains("8.500"), "{t}");
+        assert!(line("words").contains("10.000"), "{t}");
+    }
 }

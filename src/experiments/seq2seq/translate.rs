@@ -185,13 +185,25 @@ pub fn charts(root: &Path, dir: &Path, metas: &[Meta]) -> Result<()> {
         return Ok(());
     }
     bleu_vs_length(root, dir, &runs)?;
-    let present: Vec<&str> =
-        ["none", "additive", "dot"].into_iter().filter(|a| runs.iter().any(|m| m.tag("attention") == *a)).collect();
+    // One bar group per attention, or per `variant` when the sweep has one (its points differ in more than that).
+    let variants: Vec<String> = runs
+        .iter()
+        .map(|m| m.tag("variant"))
+        .filter(|v| !v.is_empty())
+        .collect::<std::collections::BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    let (group, present, prefix): (&str, Vec<&str>, &str) = if variants.is_empty() {
+        let a = ["none", "additive", "dot"].into_iter().filter(|a| runs.iter().any(|m| m.tag("attention") == *a));
+        ("attention", a.collect(), "attention: ")
+    } else {
+        ("variant", variants.iter().map(String::as_str).collect(), "")
+    };
     Bars {
         title: "Translation of held-out books: corpus BLEU (mean ± std over seeds)".into(),
         y_label: "BLEU (sacreBLEU 13a, lower-cased)".into(),
-        categories: present.iter().map(|a| format!("attention: {a}")).collect(),
-        series: bars_by_cell(&runs, "attention", &present, "bleu"),
+        categories: present.iter().map(|a| format!("{prefix}{a}")).collect(),
+        series: bars_by_cell(&runs, group, &present, "bleu"),
         hlines: vec![],
         y_range: None,
         log_y: false,
@@ -202,17 +214,18 @@ pub fn charts(root: &Path, dir: &Path, metas: &[Meta]) -> Result<()> {
 }
 
 fn bleu_vs_length(root: &Path, dir: &Path, runs: &[&Meta]) -> Result<()> {
-    let mut groups: BTreeMap<(usize, String, String), Vec<&Meta>> = BTreeMap::new();
+    // A sweep's `variant` (tokens, decoder...) is a point of its own, never averaged with another as a seed.
+    let mut groups: BTreeMap<(usize, String, String, String), Vec<&Meta>> = BTreeMap::new();
     for m in runs {
         let rank = m.cell().map_or(9, |c| c as usize);
-        groups.entry((rank, m.tag("attention"), m.tag("decoder"))).or_default().push(m);
+        groups.entry((rank, m.tag("attention"), m.tag("decoder"), m.tag("variant"))).or_default().push(m);
     }
     let decoders = groups.keys().map(|k| k.2.clone()).collect::<std::collections::BTreeSet<_>>().len();
     let mut counts = vec![0usize; BUCKETS.len()];
     let mut series = Vec::new();
     // x: each bucket at its mean source length in words; the last one at 60.
     let mid = |b: usize| if b + 1 == BUCKETS.len() { 60.0 } else { (BUCKETS[b].0.max(1) + BUCKETS[b].1) as f64 / 2.0 };
-    for ((_, attention, decoder), ms) in &groups {
+    for ((_, attention, decoder, variant), ms) in &groups {
         let mut per: BTreeMap<usize, Vec<f64>> = BTreeMap::new();
         for m in ms {
             for (b, r) in rows::own::<BucketRow>(root, m, BY_LENGTH)?.into_iter().enumerate().filter(|(_, r)| r.n > 0) {
@@ -229,7 +242,10 @@ fn bleu_vs_length(root: &Path, dir: &Path, runs: &[&Meta]) -> Result<()> {
         };
         let cell = ms[0].cell().unwrap_or(CellKind::Lstm);
         let seeds = if n == 1 { "1 seed".to_string() } else { format!("mean ± std, {n} seeds") };
-        let dec = if decoders > 1 && !decoder.is_empty() { format!(", {decoder} decoder") } else { String::new() };
+        let mut dec = if decoders > 1 && !decoder.is_empty() { format!(", {decoder} decoder") } else { String::new() };
+        if !variant.is_empty() {
+            dec += &format!(" [{variant}]");
+        }
         let s = Series::new(format!("{}{dec} ({seeds})", label(ms[0])), cell_color(cell), pts).band(band).markers();
         series.push(match attention.as_str() {
             "none" => s.dashed().width(2),
