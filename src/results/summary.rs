@@ -86,7 +86,8 @@ impl Column {
 /// words), one column per [`Column`]; each cell the mean ± std over the runs (seeds). When every cell holds one
 /// run, the title says so and the cells show the value alone (a single seed has no spread to show).
 ///
-/// A tag that varies between the runs and is not among `rows` (a sweep's `variant`, say) is added to them, so
+/// A tag that varies between the runs and is neither among `rows` nor a column's filter (a sweep's `variant`, say)
+/// is added to them, so
 /// runs of different points are never averaged as if they were seeds.
 pub fn table(title: &str, metas: &[Meta], rows: &[&str], columns: &[Column]) -> String {
     let varying: Vec<&str> = metas
@@ -94,6 +95,7 @@ pub fn table(title: &str, metas: &[Meta], rows: &[&str], columns: &[Column]) -> 
         .flat_map(|m| m.tags.keys())
         .map(String::as_str)
         .filter(|t| *t != "seed" && !rows.contains(t))
+        .filter(|t| !columns.iter().any(|c| c.filter.as_ref().is_some_and(|(f, _)| f == t)))
         .filter(|t| metas.iter().map(|m| m.tag(t)).collect::<std::collections::BTreeSet<_>>().len() > 1)
         .collect::<std::collections::BTreeSet<_>>()
         .into_iter()
@@ -193,6 +195,10 @@ mod tests {
         let line =
             |v: &str| t.lines().find(|l| l.contains(v)).unwrap_or_else(|| panic!("no {v} row in\n{t}")).to_string();
         assert!(line("bpe").contains("8.500"), "{t}");
+        // A tag the columns split on stays a column.
+        let cols = Column::per_value(&metas, "variant", "v", "bleu");
+        let t = table("t", &metas, &["model"], &cols);
+        assert_eq!(t.lines().count(), 3, "one header, one GRU row:\n{t}");
         assert!(line("words").contains("10.000"), "{t}");
     }
 }
