@@ -197,7 +197,7 @@ pub const REGISTRY: &[Descriptor] = &[
             Chart { stem: "accuracy_vs_length_truncate", look: "Reviews cut to their first L words." },
         ],
         expected: "950 filler steps: GRU 0.734, LSTM 0.734 (0.736/0.732 without filler), RNN at chance \
-                   (0.496–0.501) from 50 steps on",
+                   (0.496–0.502) from 50 steps on",
         measured_by: "make sweep-imdb",
         seconds: 2095,
         quick_seconds: 222,

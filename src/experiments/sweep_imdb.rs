@@ -1,6 +1,6 @@
 //! IMDB sequence-length sweep — expected result (`make sweep-imdb`, 3 seeds): in `distance` mode GRU and LSTM keep
 //! their no-filler accuracy (0.736 / 0.732 at L = 50) up to L = 1000 (0.734 both, 950 filler steps) while the
-//! vanilla RNN is at chance (0.496–0.501) from L = 100; the bag of words holds 0.745. In `truncate` mode GRU
+//! vanilla RNN is at chance (0.496–0.502) from L = 100; the bag of words holds 0.745. In `truncate` mode GRU
 //! reaches 0.892 at L = 1000, LSTM 0.888 (bag of words 0.890); `min_len` refuses L = 1000 (58 training reviews).
 //!
 //! Runs: every (mode, L, model, seed) of the config's sweep, each its own run folder in results/sweep-imdb/,
