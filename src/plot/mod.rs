@@ -52,6 +52,18 @@ pub fn cell_color(c: CellKind) -> RGBColor {
     }
 }
 
+/// Shade `k` of a colour: 0 is the colour itself, then alternately darker and lighter, so that variants of one cell
+/// (tokens, decoders) keep the cell's hue and stay told apart.
+pub fn shade(c: RGBColor, k: usize) -> RGBColor {
+    const STEPS: [f64; 6] = [0.0, -0.45, 0.45, -0.25, 0.25, -0.6];
+    let t = STEPS[k % STEPS.len()];
+    let mix = |v: u8| {
+        let v = v as f64;
+        (if t < 0.0 { v * (1.0 + t) } else { v + (255.0 - v) * t }).round() as u8
+    };
+    RGBColor(mix(c.0), mix(c.1), mix(c.2))
+}
+
 pub(super) const FONT: &str = "sans-serif";
 pub(super) const MONO: &str = "monospace";
 
@@ -198,7 +210,17 @@ pub(super) fn draw_legend<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, ent
 
 #[cfg(test)]
 mod tests {
-    use super::tick;
+    use super::{shade, tick, GRU_BLUE};
+    use std::collections::BTreeSet;
+
+    #[test]
+    fn shades_of_a_cell_differ_and_keep_its_hue() {
+        let all: Vec<_> = (0..6).map(|k| shade(GRU_BLUE, k)).collect();
+        assert_eq!(all[0], GRU_BLUE);
+        assert_eq!(all.iter().map(|c| (c.0, c.1, c.2)).collect::<BTreeSet<_>>().len(), 6);
+        // Blue stays the strongest channel in every shade.
+        assert!(all.iter().all(|c| c.2 > c.1 && c.1 > c.0), "{all:?}");
+    }
 
     #[test]
     fn log_axes_are_labelled_at_one_two_five() {

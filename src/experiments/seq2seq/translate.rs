@@ -221,6 +221,8 @@ fn bleu_vs_length(root: &Path, dir: &Path, runs: &[&Meta]) -> Result<()> {
         groups.entry((rank, m.tag("attention"), m.tag("decoder"), m.tag("variant"))).or_default().push(m);
     }
     let decoders = groups.keys().map(|k| k.2.clone()).collect::<std::collections::BTreeSet<_>>().len();
+    let variants: Vec<String> =
+        groups.keys().map(|k| k.3.clone()).collect::<std::collections::BTreeSet<_>>().into_iter().collect();
     let mut counts = vec![0usize; BUCKETS.len()];
     let mut series = Vec::new();
     // x: each bucket at its mean source length in words; the last one at 60.
@@ -246,7 +248,10 @@ fn bleu_vs_length(root: &Path, dir: &Path, runs: &[&Meta]) -> Result<()> {
         if !variant.is_empty() {
             dec += &format!(" [{variant}]");
         }
-        let s = Series::new(format!("{}{dec} ({seeds})", label(ms[0])), cell_color(cell), pts).band(band).markers();
+        // Variants of one cell: the cell's colour in its own shade.
+        let shade = variants.iter().position(|v| v == variant).unwrap_or(0);
+        let color = crate::plot::shade(cell_color(cell), shade);
+        let s = Series::new(format!("{}{dec} ({seeds})", label(ms[0])), color, pts).band(band).markers();
         series.push(match attention.as_str() {
             "none" => s.dashed().width(2),
             "dot" => s.width(2),
