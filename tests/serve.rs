@@ -284,6 +284,22 @@ async fn wait_for(page: &chromiumoxide::Page, selector: &str) -> chromiumoxide::
     panic!("no {selector} on the page after 60 s");
 }
 
+/// Clicks the first element matching `selector` once the browser can (it may exist before it is laid out and
+/// visible: Chrome then refuses the click), waiting up to 60 s; returns it.
+async fn click_when_ready(page: &chromiumoxide::Page, selector: &str) -> chromiumoxide::Element {
+    let mut last = String::new();
+    for _ in 0..600 {
+        if let Ok(e) = page.find_element(selector).await {
+            match e.click().await {
+                Ok(_) => return e,
+                Err(err) => last = err.to_string(),
+            }
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    panic!("could not click {selector} within 60 s (last error: {last})");
+}
+
 async fn text_of(e: &chromiumoxide::Element) -> String {
     e.inner_text().await.unwrap().unwrap_or_default()
 }
@@ -322,8 +338,8 @@ fn in_a_browser_a_typed_surname_and_review_show_the_cli_answer() {
             let (mut browser, mut handler) = Browser::launch(config).await.unwrap();
             let events = tokio::spawn(async move { while handler.next().await.is_some() {} });
             let page = browser.new_page(format!("http://{addr}/")).await.unwrap();
-            wait_for(&page, "#names-input").await.click().await.unwrap().type_str(SURNAMES[0]).await.unwrap();
-            page.find_element("#names-form button").await.unwrap().click().await.unwrap();
+            click_when_ready(&page, "#names-input").await.type_str(SURNAMES[0]).await.unwrap();
+            click_when_ready(&page, "#names-form button").await;
             wait_for(&page, ".names-top").await;
             let mut shown = Vec::new();
             for e in page.find_elements(".names-top .bar:first-child .l").await.unwrap() {
@@ -332,23 +348,20 @@ fn in_a_browser_a_typed_surname_and_review_show_the_cli_answer() {
             assert_eq!(shown, cli, "the page's top language per cell (rnn, gru, lstm) is the CLI's");
             let png = page.screenshot(ScreenshotParams::builder().full_page(true).build()).await.unwrap();
             std::fs::write(shots.join(format!("names-{name}.png")), &png).unwrap();
-            page.find_element("#tab-sentiment").await.unwrap().click().await.unwrap();
-            wait_for(&page, "#sentiment-input")
+            click_when_ready(&page, "#tab-sentiment").await;
+            click_when_ready(&page, "#sentiment-input")
                 .await
-                .click()
-                .await
-                .unwrap()
                 .type_str("A moving and beautifully acted film. I would see it again.")
                 .await
                 .unwrap();
-            page.find_element("#sentiment-form button").await.unwrap().click().await.unwrap();
+            click_when_ready(&page, "#sentiment-form button").await;
             let p = text_of(&wait_for(&page, ".sentiment-p").await).await;
             assert!(p.ends_with("% positive"), "{p}");
             assert_eq!(page.find_elements(".sentiment-p").await.unwrap().len(), 3);
             let png = page.screenshot(ScreenshotParams::builder().full_page(true).build()).await.unwrap();
             std::fs::write(shots.join(format!("sentiment-{name}.png")), &png).unwrap();
             // A panel without runs says what trains them.
-            page.find_element("#tab-tags").await.unwrap().click().await.unwrap();
+            click_when_ready(&page, "#tab-tags").await;
             let empty = text_of(&wait_for(&page, "#tags .empty").await).await;
             assert!(empty.contains("make tagging"), "{empty}");
             browser.close().await.unwrap();
