@@ -9,9 +9,9 @@
 //! tch has no custom autograd functions, so the backward is split. A fused call runs on a detached copy of its
 //! input and returns a leaf that requires grad; the model's head and loss stay in autograd. [`Tape::backward`]
 //! runs after `loss.backward()` has filled the leaves' gradients: for each call, last first, the hand-written
-//! backward through time, then one small backward of `Σ w·∂L/∂w + x·∂L/∂x` that puts the weight gradients into
-//! the variables and carries ∂L/∂x through whatever made the input (dropout, the reversal of a bidirectional
-//! layer, the previous layer's leaf, the embedding).
+//! backward through time; the weight gradients are added to the variables' gradients in place, and one small
+//! backward of `Σ x·∂L/∂x` (plus `w·∂L/∂w` for a weight with no gradient yet) carries ∂L/∂x through whatever
+//! made the input (dropout, the reversal of a bidirectional layer, the previous layer's leaf, the embedding).
 //!
 //! Module layers: [`gates`] (the arithmetic of one step, a leaf) ← [`rows`] (threads and BLAS) ← here (tensors).
 //! Every tensor's memory is handed to them as a slice checked for its device, kind, layout and length.
@@ -332,8 +332,17 @@ impl Tape {
                 }
                 let (dw, dx, dh0, dc0) = tch::no_grad(|| self.call_backward(&c, &dout))?;
                 self.recycle([c.x.shallow_clone(), c.saved.shallow_clone()]);
-                terms.extend(c.w.iter().zip(&dw).map(|(w, d)| (w * d).sum(Kind::Double)));
-                if c.input.requires_grad() {
+                for (w, dw) in c.w.iter().zip(&dw) {
+                    // Added to the gradient autograd keeps (the same bits as autograd's own accumulation, without
+                    // a pass through the engine); a weight without one yet gets it through autograd.
+                    let grad = w.grad();
+                    if grad.defined() {
+                        let _ = tch::no_grad(|| grad.shallow_clone().g_add_(dw));
+                    } else {
+                        terms.push((w * dw).sum(Kind::Double));
+                    }
+                }
+                if let Some(dx) = dx {
                     terms.push((&c.input * dx).sum(Kind::Double));
                 }
                 if let Some(h0) = &c.h0 {
@@ -351,8 +360,10 @@ impl Tape {
         Ok(())
     }
 
-    /// ∂L/∂[w_ih, w_hh, b_ih, b_hh], ∂L/∂x `[B, T, I]`, ∂L/∂h_0 `[B, H]` and the LSTM's ∂L/∂c_0 of one call.
-    fn call_backward(&self, c: &Call, dout: &Tensor) -> Result<([Tensor; 4], Tensor, Tensor, Option<Tensor>)> {
+    /// ∂L/∂[w_ih, w_hh, b_ih, b_hh], ∂L/∂x `[B, T, I]` (when the input needs it), ∂L/∂h_0 `[B, H]` and the
+    /// LSTM's ∂L/∂c_0 of one call.
+    #[allow(clippy::type_complexity)]
+    fn call_backward(&self, c: &Call, dout: &Tensor) -> Result<([Tensor; 4], Option<Tensor>, Tensor, Option<Tensor>)> {
         let (t_len, b, h) = (c.hs.size()[0] - 1, c.hs.size()[1], c.hs.size()[2]);
         let g = c.w[0].size()[0];
         let (kind, device) = (c.hs.kind(), c.hs.device());
@@ -376,13 +387,15 @@ impl Tape {
         }
         let (dgx2, dgh2) = (dgx.view([t_len * b, g]), dgh.view([t_len * b, g]));
         let h_prev = c.hs.narrow(0, 0, t_len).reshape([t_len * b, h]);
-        let dw = [
-            dgx2.tr().mm(&c.x),
-            dgh2.tr().mm(&h_prev),
-            dgx2.sum_dim_intlist([0].as_slice(), false, kind),
-            dgh2.sum_dim_intlist([0].as_slice(), false, kind),
-        ];
-        let dx = dgx2.mm(&c.w[0].detach()).view([t_len, b, -1]).transpose(0, 1);
+        let db_ih = dgx2.sum_dim_intlist([0].as_slice(), false, kind);
+        // The RNN's and the LSTM's hidden-side gate gradients are the input side's: so are their bias gradients.
+        let db_hh = if c.cell == CellKind::Gru {
+            dgh2.sum_dim_intlist([0].as_slice(), false, kind)
+        } else {
+            db_ih.shallow_clone()
+        };
+        let dw = [dgx2.tr().mm(&c.x), dgh2.tr().mm(&h_prev), db_ih, db_hh];
+        let dx = c.input.requires_grad().then(|| dgx2.mm(&c.w[0].detach()).view([t_len, b, -1]).transpose(0, 1));
         self.recycle([dout, dgx, dgh]);
         Ok((dw, dx, dh0, dc))
     }
