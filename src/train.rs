@@ -45,6 +45,7 @@ pub fn fit(
     mut hook: Option<StepHook>,
 ) -> Result<Outcome> {
     check_batching(data, cfg)?;
+    flush_denormals(cfg.flush_denormals)?;
     let mut l = Loop::new(model, vs, data, cfg, lr, run)?;
     if let Some(h) = hook.as_mut() {
         (h.call)(0, true, run)?;
@@ -335,6 +336,22 @@ fn load(vars: &[Tensor], values: &[Tensor]) {
     for (v, w) in vars.iter().zip(values) {
         v.shallow_clone().copy_(w);
     }
+}
+
+/// Puts the CPU's threads in the mode `train.flush_denormals` asks for. Untouched while no run has asked for it,
+/// so that a process that never flushes never enters a parallel region for it.
+pub fn flush_denormals(on: bool) -> Result<()> {
+    static EVER: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+    if on || EVER.load(std::sync::atomic::Ordering::Relaxed) {
+        EVER.store(true, std::sync::atomic::Ordering::Relaxed);
+        let threads = tch::get_num_threads().max(1) as usize;
+        let reached = crate::model::fused::rows::set_flush_denormals(on, threads)
+            .map_err(|e| anyhow::anyhow!("train.flush_denormals: {e}"))?;
+        if on && !reached {
+            crate::progress::say!("warning: train.flush_denormals reached only this thread, not libtorch's pool");
+        }
+    }
+    Ok(())
 }
 
 /// The phases of one training step, as [`Stepper::step_timed`] reports them.

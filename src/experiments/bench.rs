@@ -79,6 +79,10 @@ pub struct BenchArgs {
     /// column says what that ran: fused, or libtorch for the LSTM on a CPU with AVX-512.
     #[arg(long)]
     pub default_only: bool,
+    /// Flush subnormal floats to zero on every thread, as `train.flush_denormals: true` does (x86_64; off by
+    /// default, as PyTorch's is): on Intel CPUs the imdb rows' vanishing gradients are subnormal and slow.
+    #[arg(long)]
+    pub flush_denormals: bool,
     /// Timed passes per row (median reported).
     #[arg(long, default_value_t = 3)]
     pub repeats: usize,
@@ -128,6 +132,10 @@ struct Row {
 pub fn run(cli: &BenchArgs) -> Result<()> {
     if let Some(t) = cli.threads {
         tch::set_num_threads(t);
+    }
+    if cli.flush_denormals {
+        crate::train::flush_denormals(true)?;
+        crate::progress::say!("subnormal floats are flushed to zero on every thread (--flush-denormals)");
     }
     let others = std::env::current_exe()?.parent().map(crate::cli::processes_in).unwrap_or_default();
     if !others.is_empty() {

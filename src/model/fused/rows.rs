@@ -217,6 +217,74 @@ fn omp() -> Option<&'static Omp> {
     .as_ref()
 }
 
+/// Sets or clears the CPU's flush-to-zero and denormals-are-zero modes (x86_64 MXCSR bits FTZ and DAZ) on the
+/// calling thread and on every thread of libtorch's OpenMP pool (`threads` of them; the pool's threads keep the
+/// mode for later calls). With them, a subnormal float (below 1.2e-38 in float32) counts as zero: results
+/// change where such values occur, and arithmetic on them no longer takes the slow path that Intel CPUs take
+/// (measured in docs/performance.md). Returns false when the pool was not reached (libtorch without libgomp):
+/// then only the calling thread has the mode.
+pub fn set_flush_denormals(on: bool, threads: usize) -> Result<bool> {
+    #[cfg(target_arch = "x86_64")]
+    {
+        #[allow(deprecated)]
+        fn set(on: bool) {
+            use std::arch::x86_64::{_mm_getcsr, _mm_setcsr};
+            const FTZ_DAZ: u32 = 0x8040;
+            // SAFETY: reads and writes this thread's SSE control register; only the two mode bits change.
+            unsafe { _mm_setcsr(if on { _mm_getcsr() | FTZ_DAZ } else { _mm_getcsr() & !FTZ_DAZ }) };
+        }
+        extern "C" fn body(data: *mut c_void) {
+            // SAFETY: `data` points at the bool below, alive until GOMP_parallel returns.
+            set(unsafe { *(data as *const bool) });
+        }
+        set(on);
+        let Some(omp) = omp() else { return Ok(false) };
+        // SAFETY: `body` only reads the bool, which outlives the parallel region, and never unwinds.
+        unsafe { (omp.parallel)(body, &on as *const bool as *mut c_void, threads.max(1) as u32, 0) };
+        Ok(true)
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        ensure!(!on, "flushing denormals is implemented for x86_64 CPUs only (this one is {})", std::env::consts::ARCH);
+        let _ = threads;
+        Ok(true)
+    }
+}
+
+/// Whether each thread of libtorch's OpenMP pool (`threads` of them, by OpenMP thread number; the calling thread
+/// is number 0) flushes subnormals ([`set_flush_denormals`]); empty without libgomp or off x86_64.
+pub fn flushing_threads(threads: usize) -> Vec<bool> {
+    #[cfg(target_arch = "x86_64")]
+    {
+        struct Seen {
+            omp: &'static Omp,
+            flags: Mutex<Vec<bool>>,
+        }
+        extern "C" fn body(data: *mut c_void) {
+            // SAFETY: `data` is the Seen below, alive until GOMP_parallel returns.
+            let seen = unsafe { &*(data as *const Seen) };
+            #[allow(deprecated)]
+            // SAFETY: reads this thread's SSE control register.
+            let csr = unsafe { std::arch::x86_64::_mm_getcsr() };
+            let id = unsafe { (seen.omp.thread_num)() } as usize;
+            let mut flags = seen.flags.lock().unwrap_or_else(|e| e.into_inner());
+            if let Some(f) = flags.get_mut(id) {
+                *f = csr & 0x8040 == 0x8040;
+            }
+        }
+        let Some(omp) = omp() else { return Vec::new() };
+        let seen = Seen { omp, flags: Mutex::new(vec![false; threads.max(1)]) };
+        // SAFETY: `body` only reads the Seen, which outlives the parallel region, and never unwinds.
+        unsafe { (omp.parallel)(body, &seen as *const Seen as *mut c_void, threads.max(1) as u32, 0) };
+        seen.flags.into_inner().unwrap_or_else(|e| e.into_inner())
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        let _ = threads;
+        Vec::new()
+    }
+}
+
 /// Runs `f(r0, r1)` for every group of rows, each on its own thread with single-threaded BLAS calls: on
 /// libtorch's OpenMP pool when libgomp is loaded, else on scoped threads. A panic in a group (which must not
 /// unwind through the OpenMP runtime) is caught there and returned as an error once every group has ended.
