@@ -217,6 +217,10 @@ fn omp() -> Option<&'static Omp> {
     .as_ref()
 }
 
+/// MXCSR's flush-to-zero (bit 15) and denormals-are-zero (bit 6) bits.
+#[cfg(target_arch = "x86_64")]
+const FTZ_DAZ: u32 = 0x8040;
+
 /// Sets or clears the CPU's flush-to-zero and denormals-are-zero modes (x86_64 MXCSR bits FTZ and DAZ) on the
 /// calling thread and on every thread of libtorch's OpenMP pool (`threads` of them; the pool's threads keep the
 /// mode for later calls). With them, a subnormal float (below 1.2e-38 in float32) counts as zero: results
@@ -229,7 +233,6 @@ pub fn set_flush_denormals(on: bool, threads: usize) -> Result<bool> {
         #[allow(deprecated)]
         fn set(on: bool) {
             use std::arch::x86_64::{_mm_getcsr, _mm_setcsr};
-            const FTZ_DAZ: u32 = 0x8040;
             // SAFETY: reads and writes this thread's SSE control register; only the two mode bits change.
             unsafe { _mm_setcsr(if on { _mm_getcsr() | FTZ_DAZ } else { _mm_getcsr() & !FTZ_DAZ }) };
         }
@@ -269,7 +272,7 @@ pub fn flushing_threads(threads: usize) -> Vec<bool> {
             let id = unsafe { (seen.omp.thread_num)() } as usize;
             let mut flags = seen.flags.lock().unwrap_or_else(|e| e.into_inner());
             if let Some(f) = flags.get_mut(id) {
-                *f = csr & 0x8040 == 0x8040;
+                *f = csr & FTZ_DAZ == FTZ_DAZ;
             }
         }
         let Some(omp) = omp() else { return Vec::new() };
