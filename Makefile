@@ -177,14 +177,18 @@ bench-quick: build ## the benchmark in quick mode (checks that it works)
 # (Shakespeare) and translation (Bible en → fr) protocols time the gated cells on 20 batches: their steps are
 # 10-50× longer than a names step.
 LONG_PROTOCOLS := --cells gru,lstm --batches 20
+# FLUSH=1: both sides flush subnormal floats to zero (rnnlab's --flush-denormals, torch.set_flush_denormal); on
+# Intel CPUs the imdb rows' vanishing gradients are subnormal and slow on both sides (docs/performance.md).
+FLUSH ?=
+FLUSH_FLAG := $(if $(FLUSH),--flush-denormals,)
 bench-compare: build torch-python ## rnnlab vs PyTorch eager on the same batches; prints the ratio per row
 	@mkdir -p results/bench
 	@for round in 1 2; do for p in names imdb charlm translate; do \
 	  case $$p in charlm|translate) extra="$(LONG_PROTOCOLS)"; cells=gru,lstm;; *) extra=""; cells=rnn,gru,lstm;; esac; \
-	  $(BIN)/bench --default-only --protocols $$p $$extra --threads $(THREADS) --names $(NAMES) --imdb $(IMDB) \
-	    --shakespeare $(SHAKESPEARE) --bible $(BIBLE) --csv rnnlab-$$p-$$round.csv || exit 1; \
+	  $(BIN)/bench --default-only $(FLUSH_FLAG) --protocols $$p $$extra --threads $(THREADS) --names $(NAMES) \
+	    --imdb $(IMDB) --shakespeare $(SHAKESPEARE) --bible $(BIBLE) --csv rnnlab-$$p-$$round.csv || exit 1; \
 	  $(VENV)/bin/python bench/pytorch_reference.py --batches results/bench/batches --protocols $$p --cells $$cells \
-	    --threads $(THREADS) --out results/bench/pytorch-$$p-$$round.csv || exit 1; \
+	    --threads $(THREADS) $(FLUSH_FLAG) --out results/bench/pytorch-$$p-$$round.csv || exit 1; \
 	done; done
 	@awk 'FNR==1 && NR!=1 {next} {print}' results/bench/rnnlab-*-?.csv > results/bench/rnnlab-all.csv
 	@awk 'FNR==1 && NR!=1 {next} {print}' results/bench/pytorch-*-?.csv > results/bench/pytorch-all.csv

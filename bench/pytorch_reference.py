@@ -234,7 +234,11 @@ def main():
     p.add_argument("--warmup", type=int, default=5)
     p.add_argument("--threads", type=int, default=None)
     p.add_argument("--out", required=True)
+    p.add_argument("--flush-denormals", action="store_true",
+                   help="torch.set_flush_denormal(True) before any work (the OpenMP threads, started later, inherit it)")
     a = p.parse_args()
+    if a.flush_denormals and not torch.set_flush_denormal(True):
+        raise SystemExit("--flush-denormals: this CPU does not support flushing denormals (torch.set_flush_denormal)")
     if a.threads:
         torch.set_num_threads(a.threads)
     rows = []
