@@ -3,6 +3,9 @@
 //! torch-sys (links = "tch") exports the directory it linked against as DEP_TCH_LIBTORCH_LIB.
 //! rustc links with --as-needed, which drops libtorch_cuda.so; with RNNLAB_CUDA=1 it is kept so that
 //! `--device cuda` works on a machine with a CUDA build of libtorch and its runtime libraries.
+//!
+//! It also compiles `src/model/fused/node.cpp` against libtorch's headers: the fused recurrence's autograd node,
+//! which tch's C API cannot make.
 use std::path::Path;
 
 fn main() {
@@ -12,6 +15,21 @@ fn main() {
         return;
     };
     println!("cargo:rustc-link-arg=-Wl,-rpath,{lib}");
+    println!("cargo:rerun-if-changed=src/model/fused/node.cpp");
+    println!("cargo:rerun-if-env-changed=LIBTORCH_CXX11_ABI");
+    let abi = std::env::var("LIBTORCH_CXX11_ABI").unwrap_or_else(|_| "1".into());
+    cc::Build::new()
+        .cpp(true)
+        .pic(true)
+        .opt_level(2)
+        // libtorch's headers warn under C++17 (bit-field initialisers); our file has nothing to say.
+        .warnings(false)
+        .include(Path::new(&lib).join("../include"))
+        .flag("-std=c++17")
+        .flag(format!("-D_GLIBCXX_USE_CXX11_ABI={abi}"))
+        .flag("-DGLOG_USE_GLOG_EXPORT")
+        .file("src/model/fused/node.cpp")
+        .compile("rnnlab_node");
     println!("cargo:rustc-env=RNNLAB_LIBTORCH_LIB={lib}");
     let version = std::fs::read_to_string(Path::new(&lib).join("../version.py"))
         .ok()

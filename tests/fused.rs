@@ -325,9 +325,12 @@ fn the_default_runs_the_fused_kernels_except_the_lstm_where_avx512_makes_onednn_
         let vs = nn::VarStore::new(Device::Cpu);
         let r = Recurrent::new(&vs.root(), 3, &ModelConfig { cell, hidden: 4, ..Default::default() });
         let x = Tensor::randn([2, 5, 3], (Kind::Float, Device::Cpu));
-        let _ = r.forward(&x, None, true, r.imp);
+        // The calls stay on the tape while their graph (the output) lives.
+        let out = r.forward(&x, None, true, r.imp);
         let fused = cell != CellKind::Lstm || !avx512;
         assert_eq!(!r.tape.is_empty(), fused, "{cell}: the fused kernels ran ({} calls on the tape)", r.tape.len());
         assert_eq!(Impl::Auto.resolve(cell), if fused { Impl::Fused } else { Impl::Libtorch });
+        drop(out);
+        assert!(r.tape.is_empty(), "{cell}: a dropped graph frees its calls");
     }
 }

@@ -51,14 +51,8 @@ pub fn backward(model: &dyn Objective, loss: &Tensor) -> anyhow::Result<()> {
 }
 
 /// [`backward`] for recurrent stacks on their own (`stacks` in the order the forward pass ran them).
-pub fn backward_through(stacks: &[&Recurrent], loss: &Tensor) -> anyhow::Result<()> {
-    if stacks.iter().all(|r| r.tape.is_empty()) {
-        loss.backward();
-        return Ok(());
-    }
-    // The fused calls' inputs may also feed other parts of the model: their graph must outlive autograd's pass.
-    fused::backward_keeping_graph(loss)?;
-    stacks.iter().rev().try_for_each(|r| r.tape.backward())
+pub fn backward_through(_stacks: &[&Recurrent], loss: &Tensor) -> anyhow::Result<()> {
+    fused::backward(loss)
 }
 
 /// Cross-entropy (with class weights: Σ w_y · loss / Σ w_y) and the number of right argmax predictions of

@@ -122,7 +122,6 @@ impl Recurrent {
         let mut input = x.shallow_clone();
         let mut trace = Vec::new();
         let imp = imp.resolve(self.cell);
-        self.tape.clear();
         for l in 0..self.layers as usize {
             if l > 0 {
                 input = input.dropout(self.dropout, train);
@@ -134,7 +133,7 @@ impl Recurrent {
                 let xin = if d == 0 { input.shallow_clone() } else { flip(&input) };
                 let (out, hs) = match imp {
                     Impl::Fused if fused::covers(self.cell, &xin) => {
-                        (self.fused(l, w, &xin, (None, None), train).0, Vec::new())
+                        (self.fused(w, &xin, (None, None), train).0, Vec::new())
                     }
                     Impl::Auto | Impl::Fused | Impl::Libtorch => (self.libtorch(&xin, w, None, train).0, Vec::new()),
                     Impl::Unrolled => self.unrolled(&xin, w),
@@ -155,7 +154,6 @@ impl Recurrent {
         assert!(!self.bidirectional, "forward_state needs a unidirectional model");
         let mut input = x.shallow_clone();
         let (mut hs, mut cs) = (Vec::new(), Vec::new());
-        self.tape.clear();
         for (l, w) in self.weights.iter().enumerate() {
             if l > 0 {
                 input = input.dropout(self.dropout, train);
@@ -163,7 +161,7 @@ impl Recurrent {
             let s0 = state.map(|s| (s.h.get(l as i64), s.c.as_ref().map(|c| c.get(l as i64))));
             let (out, h, c) = if self.imp.resolve(self.cell) == Impl::Fused && fused::covers(self.cell, &input) {
                 let s0 = s0.as_ref().map_or((None, None), |(h, c)| (Some(h), c.as_ref()));
-                self.fused(l, w, &input, s0, train)
+                self.fused(w, &input, s0, train)
             } else {
                 self.libtorch(&input, w, s0, train)
             };
@@ -208,13 +206,12 @@ impl Recurrent {
     /// here, outside them: the run that hit it ends as failed.
     fn fused(
         &self,
-        layer: usize,
         w: &[Tensor; 4],
         x: &Tensor,
         s0: (Option<&Tensor>, Option<&Tensor>),
         train: bool,
     ) -> (Tensor, Tensor, Option<Tensor>) {
-        let l = Layer { cell: self.cell, w, group: layer };
+        let l = Layer { cell: self.cell, w };
         self.tape.forward(l, x, s0, train).unwrap_or_else(|e| panic!("{e:#}"))
     }
 

@@ -6,12 +6,12 @@
 //! pass), and the weight gradients are two GEMMs over all steps afterwards. The recurrence runs in groups of the
 //! batch's rows, one per thread ([`rows`]); without BLAS to call directly it runs on libtorch's GEMM per step.
 //!
-//! tch has no custom autograd functions, so the backward is split. A fused call runs on a detached copy of its
-//! input and returns a leaf that requires grad; the model's head and loss stay in autograd. [`Tape::backward`]
-//! runs after `loss.backward()` has filled the leaves' gradients: for each call, last first, the hand-written
-//! backward through time; the weight gradients are added to the variables' gradients in place, and one small
-//! backward of `Σ x·∂L/∂x` (plus `w·∂L/∂w` for a weight with no gradient yet) carries ∂L/∂x through whatever
-//! made the input (dropout, the reversal of a bidirectional layer, the previous layer's leaf, the embedding).
+//! tch has no custom autograd functions; `node.cpp` (compiled by build.rs against libtorch's headers) makes one. A
+//! recorded call's outputs get one node of autograd's graph, with edges to the call's input, initial state and
+//! weights, which owns what the call kept ([`Pending`]); when `loss.backward()` reaches it, the engine calls
+//! [`call_backward`] on this thread, and the gradients it returns go on through the graph as any node's do (into
+//! the weights' accumulators, through dropout, the reversal of a bidirectional layer, the previous layer, the
+//! embedding). One backward pass, nothing retained.
 //!
 //! Module layers: [`gates`] (the arithmetic of one step, a leaf) ← [`rows`] (threads and BLAS) ← here (tensors).
 //! Every tensor's memory is handed to them as a slice checked for its device, kind, layout and length.
@@ -22,40 +22,53 @@ use crate::config::CellKind;
 use anyhow::{ensure, Result};
 use gates::Real;
 use rows::{BackwardBuffers, Dims, ForwardBuffers, Gemm};
-use std::cell::RefCell;
+use std::ffi::{c_char, c_void, CStr, CString};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
 use tch::{Kind, Tensor};
+use torch_sys::C_tensor;
 
-/// What a fused call keeps for its backward pass.
+/// What a fused call keeps for its backward pass (owned by its node in libtorch's autograd graph).
 struct Call {
-    /// Calls of one group (the directions of one layer) share their input's graph: one backward for them all.
-    group: usize,
     cell: CellKind,
-    /// The input as given (part of the autograd graph, when it needs a gradient).
-    input: Tensor,
+    /// Which inputs have an edge in the graph: the input `x`, h_0, c_0 (the weights' edges are autograd's to skip).
+    needs: [bool; 3],
     /// `[T·B, I]` the detached input, time-major.
     x: Tensor,
-    /// The initial state as given, when it needs a gradient.
-    h0: Option<Tensor>,
     /// `[T + 1, B, H]`: h_0 .. h_T.
     hs: Tensor,
-    /// LSTM: `[T + 1, B, H]` c_0 .. c_T; the initial cell state as given, when it needs a gradient; the final
-    /// cell state returned (a leaf: its gradient, if the model uses it, starts the chain of ∂L/∂c).
+    /// LSTM: `[T + 1, B, H]` c_0 .. c_T.
     cs: Option<Tensor>,
-    c0: Option<Tensor>,
-    c_last: Option<Tensor>,
     /// `[T, B, S]` what the gates kept ([`gates::saved_width`]).
     saved: Tensor,
+    /// The weights, detached.
     w: [Tensor; 4],
-    /// `[B, T, H]` the leaf returned to the rest of the model.
-    out: Tensor,
 }
 
-/// The fused calls of one training step, for [`Tape::backward`], and the work buffers they reuse from step to
-/// step (fresh buffers of tens of MB each step cost page faults: ~15 % of a step).
+/// A recorded call as its autograd node holds it, with the tape's pool and count of live calls.
+struct Pending {
+    call: Call,
+    pool: Arc<Mutex<Pool>>,
+    live: Arc<AtomicUsize>,
+}
+
+impl Drop for Pending {
+    /// After the call's backward (or with its graph, unused): its buffers go back to the pool, and the step ends
+    /// for the pool when no recorded call is left.
+    fn drop(&mut self) {
+        recycle(&self.pool, [self.call.x.shallow_clone(), self.call.saved.shallow_clone()]);
+        if self.live.fetch_sub(1, Ordering::Relaxed) == 1 {
+            end_step(&self.pool);
+        }
+    }
+}
+
+/// The work buffers of one recurrent stack's fused calls, reused from step to step (fresh buffers of tens of MB
+/// each step cost page faults: ~15 % of a step), and how many recorded calls still await their backward pass.
 #[derive(Default)]
 pub struct Tape {
-    calls: RefCell<Vec<Call>>,
-    pool: RefCell<Pool>,
+    pool: Arc<Mutex<Pool>>,
+    live: Arc<AtomicUsize>,
 }
 
 /// Work buffers: flat `free` ones (each with whether it was returned since the last step ended), and the flat
@@ -68,7 +81,7 @@ struct Pool {
 
 impl std::fmt::Debug for Tape {
     fn fmt(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-        write!(f, "Tape({} calls)", self.calls.borrow().len())
+        write!(f, "Tape({} calls)", self.live.load(Ordering::Relaxed))
     }
 }
 
@@ -77,31 +90,37 @@ pub fn covers(_cell: CellKind, x: &Tensor) -> bool {
     x.device() == tch::Device::Cpu && matches!(x.kind(), Kind::Float | Kind::Double)
 }
 
-/// One layer and direction as the tape sees it: the cell, its weights `[w_ih, w_hh, b_ih, b_hh]` and its group
-/// (the layer: its directions' inputs come from one graph, which is backpropagated once).
+/// One layer and direction as the tape sees it: the cell and its weights `[w_ih, w_hh, b_ih, b_hh]`.
 pub struct Layer<'a> {
     pub cell: CellKind,
     pub w: &'a [Tensor; 4],
-    pub group: usize,
 }
 
-/// `loss.backward()` that keeps the graph: the backward of the fused calls then carries ∂L/∂x through whatever
-/// made their inputs, even where autograd already went (a decoder's target embeddings also feed its output layer).
-pub fn backward_keeping_graph(loss: &Tensor) -> Result<()> {
-    extern "C" {
-        fn free(p: *mut std::ffi::c_void);
-    }
-    // SAFETY: torch-sys's C API; the error string it returns is ours to free.
+extern "C" {
+    fn free(p: *mut std::ffi::c_void);
+    fn strdup(s: *const c_char) -> *mut c_char;
+}
+
+/// torch-sys's last error, if its C API just failed (the string is ours to free).
+fn last_error(what: &str) -> Result<()> {
+    // SAFETY: torch-sys's C API; the error string it returns is malloc'd and ours.
     unsafe {
-        torch_sys::at_backward(loss.as_ptr() as *mut torch_sys::C_tensor, 1, 0);
         let err = torch_sys::get_and_reset_last_err();
         if !err.is_null() {
-            let msg = std::ffi::CStr::from_ptr(err).to_string_lossy().into_owned();
+            let msg = CStr::from_ptr(err).to_string_lossy().into_owned();
             free(err as *mut std::ffi::c_void);
-            anyhow::bail!("backward: {}", msg.lines().next().unwrap_or(""));
+            anyhow::bail!("{what}: {}", msg.lines().next().unwrap_or(""));
         }
     }
     Ok(())
+}
+
+/// `loss.backward()` with libtorch's error as an `Err` (tch's panics): a fused call's backward that fails (a
+/// kernel error) fails the step, not the process.
+pub fn backward(loss: &Tensor) -> Result<()> {
+    // SAFETY: torch-sys's C API on a live tensor.
+    unsafe { torch_sys::at_backward(loss.as_ptr() as *mut torch_sys::C_tensor, 0, 0) };
+    last_error("backward")
 }
 
 /// A tensor's memory as a slice of `len` values: checked to be a contiguous CPU tensor of kind `R`.
@@ -125,73 +144,77 @@ unsafe fn slice<'a, R: Real>(t: &'a Tensor, len: usize, what: &str) -> Result<&'
     Ok(std::slice::from_raw_parts_mut(t.data_ptr() as *mut R, len))
 }
 
-impl Tape {
-    /// Forgets the calls of a step that will not be backpropagated.
-    pub fn clear(&self) {
-        let calls: Vec<Call> = self.calls.borrow_mut().drain(..).collect();
-        if !calls.is_empty() {
-            self.recycle(calls.into_iter().flat_map(|c| [c.x, c.saved]));
-            self.end_step();
+/// The pool, also after a panic elsewhere while it was held (its lists stay valid).
+fn lock(pool: &Mutex<Pool>) -> MutexGuard<'_, Pool> {
+    pool.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// A work buffer of this shape (contents undefined): the front of the smallest free buffer that holds it, or a
+/// new one. Bucketed batches change length every step, so a buffer serves any shape that fits, not only its own.
+fn buffer(pool: &Mutex<Pool>, shape: &[i64], like: &Tensor) -> Tensor {
+    let n: i64 = shape.iter().product();
+    let (kind, device) = (like.kind(), like.device());
+    if n == 0 {
+        return Tensor::empty(shape, (kind, device));
+    }
+    let mut pool = lock(pool);
+    let fits = |t: &Tensor| t.kind() == kind && t.device() == device && t.numel() as i64 >= n;
+    let best = pool.free.iter().enumerate().filter(|(_, (t, _))| fits(t)).min_by_key(|(_, (t, _))| t.numel());
+    let base = match best.map(|(i, _)| i) {
+        Some(i) => pool.free.swap_remove(i).0,
+        None => Tensor::empty([n], (kind, device)),
+    };
+    let view = base.narrow(0, 0, n).view(shape);
+    pool.lent.push(base);
+    view
+}
+
+/// Returns work buffers from [`buffer`] to the pool. A buffer already there (an alias: the RNN's and LSTM's
+/// hidden-side gate gradients are their input side's) is not added twice, or two later calls of [`buffer`] would
+/// share its memory.
+fn recycle(pool: &Mutex<Pool>, ts: impl IntoIterator<Item = Tensor>) {
+    let mut pool = lock(pool);
+    for t in ts {
+        if let Some(i) = pool.lent.iter().position(|b| b.data_ptr() == t.data_ptr()) {
+            let base = pool.lent.swap_remove(i);
+            pool.free.push((base, true));
         }
     }
+    let excess = pool.free.len().saturating_sub(32);
+    pool.free.drain(..excess);
+}
 
+/// Ends a training step for the pool: buffers not taken during the step are freed (a long batch's buffers do not
+/// outlive the steps that need them), and buffers still lent out are left to their holders.
+fn end_step(pool: &Mutex<Pool>) {
+    let mut pool = lock(pool);
+    pool.free.retain(|(_, used)| *used);
+    pool.free.iter_mut().for_each(|(_, used)| *used = false);
+    pool.lent.clear();
+}
+
+impl Tape {
+    /// Whether no recorded call awaits its backward pass (a call's graph that is dropped unused counts as done).
     pub fn is_empty(&self) -> bool {
-        self.calls.borrow().is_empty()
+        self.live.load(Ordering::Relaxed) == 0
     }
 
     /// Bytes of work buffers the pool keeps between steps.
     pub fn pooled_bytes(&self) -> usize {
-        self.pool.borrow().free.iter().map(|(t, _)| t.numel() * t.kind().elt_size_in_bytes()).sum()
+        lock(&self.pool).free.iter().map(|(t, _)| t.numel() * t.kind().elt_size_in_bytes()).sum()
     }
 
-    /// The calls recorded since the last forward pass (one per layer and direction that ran fused).
+    /// The recorded calls that await their backward pass (one per layer and direction that ran fused).
     pub fn len(&self) -> usize {
-        self.calls.borrow().len()
+        self.live.load(Ordering::Relaxed)
     }
 
-    /// A work buffer of this shape (contents undefined): the front of the smallest free buffer that holds it, or
-    /// a new one. Bucketed batches change length every step, so a buffer serves any shape that fits, not only its
-    /// own.
     fn buffer(&self, shape: &[i64], like: &Tensor) -> Tensor {
-        let n: i64 = shape.iter().product();
-        let (kind, device) = (like.kind(), like.device());
-        if n == 0 {
-            return Tensor::empty(shape, (kind, device));
-        }
-        let mut pool = self.pool.borrow_mut();
-        let fits = |t: &Tensor| t.kind() == kind && t.device() == device && t.numel() as i64 >= n;
-        let best = pool.free.iter().enumerate().filter(|(_, (t, _))| fits(t)).min_by_key(|(_, (t, _))| t.numel());
-        let base = match best.map(|(i, _)| i) {
-            Some(i) => pool.free.swap_remove(i).0,
-            None => Tensor::empty([n], (kind, device)),
-        };
-        let view = base.narrow(0, 0, n).view(shape);
-        pool.lent.push(base);
-        view
+        buffer(&self.pool, shape, like)
     }
 
-    /// Returns work buffers from [`buffer`](Self::buffer) to the pool. A buffer already there (an alias: the
-    /// RNN's and LSTM's hidden-side gate gradients are their input side's) is not added twice, or two later
-    /// calls of [`buffer`](Self::buffer) would share its memory.
     fn recycle(&self, ts: impl IntoIterator<Item = Tensor>) {
-        let mut pool = self.pool.borrow_mut();
-        for t in ts {
-            if let Some(i) = pool.lent.iter().position(|b| b.data_ptr() == t.data_ptr()) {
-                let base = pool.lent.swap_remove(i);
-                pool.free.push((base, true));
-            }
-        }
-        let excess = pool.free.len().saturating_sub(32);
-        pool.free.drain(..excess);
-    }
-
-    /// Ends a training step for the pool: buffers not taken during the step are freed (a long batch's buffers do
-    /// not outlive the steps that need them), and buffers still lent out are left to their holders.
-    fn end_step(&self) {
-        let mut pool = self.pool.borrow_mut();
-        pool.free.retain(|(_, used)| *used);
-        pool.free.iter_mut().for_each(|(_, used)| *used = false);
-        pool.lent.clear();
+        recycle(&self.pool, ts)
     }
 
     /// One layer, one direction: `x` `[B, T, I]`, initial state `[B, H]` (zeros when None; the LSTM's cell state
@@ -243,23 +266,16 @@ impl Tape {
             self.recycle([xs, saved]);
             return Ok((out, last, c_last));
         }
-        let out = out.set_requires_grad(true);
+        // The outputs become a node's in autograd's graph, with edges to whatever made the inputs.
+        let out = out.detach();
+        let c_last = cs.as_ref().map(|c| c.get(t_len).detach());
+        let needs = [x.requires_grad(), h0.is_some_and(Tensor::requires_grad), c0.is_some_and(Tensor::requires_grad)];
+        let call = Call { cell, needs, x: xs, hs, cs, saved, w: w.each_ref().map(Tensor::detach) };
+        let inputs = [Some(x), h0, c0, Some(&w[0]), Some(&w[1]), Some(&w[2]), Some(&w[3])];
+        let outputs: Vec<&Tensor> = std::iter::once(&out).chain(c_last.as_ref()).collect();
+        self.live.fetch_add(1, Ordering::Relaxed);
+        attach(&inputs, &outputs, Pending { call, pool: self.pool.clone(), live: self.live.clone() })?;
         let last = out.select(1, t_len - 1);
-        let c_last = cs.as_ref().map(|c| c.get(t_len).detach().set_requires_grad(true));
-        self.calls.borrow_mut().push(Call {
-            group: l.group,
-            cell,
-            input: x.shallow_clone(),
-            x: xs,
-            h0: h0.filter(|h| h.requires_grad()).map(Tensor::shallow_clone),
-            hs,
-            cs,
-            c0: c0.filter(|c| c.requires_grad()).map(Tensor::shallow_clone),
-            c_last: c_last.as_ref().map(Tensor::shallow_clone),
-            saved,
-            w: [w[0].shallow_clone(), w[1].shallow_clone(), w[2].shallow_clone(), w[3].shallow_clone()],
-            out: out.shallow_clone(),
-        });
         Ok((out, last, c_last))
     }
 
@@ -317,159 +333,211 @@ impl Tape {
         self.recycle([gh]);
         Ok(())
     }
+}
 
-    /// After `loss.backward()`: the backward pass of every recorded call, the last layer first (see the module
-    /// docs).
-    pub fn backward(&self) -> Result<()> {
-        let mut calls: Vec<Call> = self.calls.borrow_mut().drain(..).collect();
-        while let Some(group) = calls.last().map(|c| c.group) {
-            let split = calls.iter().position(|c| c.group == group).unwrap_or(0);
-            let mut terms: Vec<Tensor> = Vec::new();
-            for c in calls.drain(split..) {
-                let dout = c.out.grad();
-                if !dout.defined() {
-                    continue;
-                }
-                let (dw, dx, dh0, dc0) = tch::no_grad(|| self.call_backward(&c, &dout))?;
-                self.recycle([c.x.shallow_clone(), c.saved.shallow_clone()]);
-                for (w, dw) in c.w.iter().zip(&dw) {
-                    // Added to the gradient autograd keeps (the same bits as autograd's own accumulation, without
-                    // a pass through the engine); a weight without one yet gets it through autograd.
-                    let grad = w.grad();
-                    if grad.defined() {
-                        let _ = tch::no_grad(|| grad.shallow_clone().g_add_(dw));
-                    } else {
-                        terms.push((w * dw).sum(Kind::Double));
-                    }
-                }
-                if let Some(dx) = dx {
-                    terms.push((&c.input * dx).sum(Kind::Double));
-                }
-                if let Some(h0) = &c.h0 {
-                    terms.push((h0 * dh0).sum(Kind::Double));
-                }
-                if let (Some(c0), Some(dc0)) = (&c.c0, dc0) {
-                    terms.push((c0 * dc0).sum(Kind::Double));
-                }
-            }
-            if !terms.is_empty() {
-                Tensor::stack(&terms, 0).sum(Kind::Double).backward();
-            }
-        }
-        self.end_step();
-        Ok(())
+type BackwardFn = unsafe extern "C" fn(*mut c_void, *mut *mut C_tensor, i64, *mut *mut C_tensor, i64) -> *mut c_char;
+type DropFn = unsafe extern "C" fn(*mut c_void);
+
+extern "C" {
+    /// `node.cpp`: makes `outputs` the outputs of a new autograd node with edges to `inputs` that owns `ctx`.
+    fn rnnlab_fused_attach(
+        inputs: *const *mut C_tensor,
+        n_inputs: i64,
+        outputs: *const *mut C_tensor,
+        n_outputs: i64,
+        ctx: *mut c_void,
+        backward: BackwardFn,
+        drop: DropFn,
+    ) -> *mut c_char;
+}
+
+/// Makes `outputs` (x's results, not requiring grad) the outputs of one node of autograd's graph, with an edge to
+/// each input that requires grad (`[x, h_0, c_0, w_ih, w_hh, b_ih, b_hh]`); its backward is [`call_backward`] on
+/// what `pending` keeps, and the node owns `pending` until the graph frees it.
+fn attach(inputs: &[Option<&Tensor>; 7], outputs: &[&Tensor], pending: Pending) -> Result<()> {
+    let ins: Vec<*mut C_tensor> =
+        inputs.iter().map(|t| t.map_or(std::ptr::null_mut(), |t| t.as_ptr() as *mut C_tensor)).collect();
+    let outs: Vec<*mut C_tensor> = outputs.iter().map(|t| t.as_ptr() as *mut C_tensor).collect();
+    let ctx = Box::into_raw(Box::new(pending)) as *mut c_void;
+    // SAFETY: live tensors for the call; the node takes `ctx` and frees it through `drop_pending`.
+    let err = unsafe {
+        rnnlab_fused_attach(ins.as_ptr(), 7, outs.as_ptr(), outs.len() as i64, ctx, backward_pending, drop_pending)
+    };
+    if err.is_null() {
+        return Ok(());
     }
+    // SAFETY: a malloc'd C string from node.cpp.
+    let msg = unsafe { CStr::from_ptr(err).to_string_lossy().into_owned() };
+    unsafe { free(err as *mut c_void) };
+    anyhow::bail!("fused recurrence: attaching to autograd's graph: {msg}")
+}
 
-    /// ∂L/∂[w_ih, w_hh, b_ih, b_hh], ∂L/∂x `[B, T, I]` (when the input needs it), ∂L/∂h_0 `[B, H]` and the
-    /// LSTM's ∂L/∂c_0 of one call.
-    #[allow(clippy::type_complexity)]
-    fn call_backward(&self, c: &Call, dout: &Tensor) -> Result<([Tensor; 4], Option<Tensor>, Tensor, Option<Tensor>)> {
-        let (t_len, b, h) = (c.hs.size()[0] - 1, c.hs.size()[1], c.hs.size()[2]);
-        let g = c.w[0].size()[0];
-        let (kind, device) = (c.hs.kind(), c.hs.device());
-        let mut d = self.buffer(&[t_len, b, h], &c.hs);
-        d.copy_(&dout.transpose(0, 1));
-        let dout = d;
-        let dgx = self.buffer(&[t_len, b, g], &c.hs);
-        // The GRU's hidden-side gate gradients differ from the input side's in the new gate (× r); the RNN's do not.
-        let dgh = if c.cell == CellKind::Gru { self.buffer(&[t_len, b, g], &c.hs) } else { dgx.shallow_clone() };
-        let dh0 = Tensor::zeros([b, h], (kind, device));
-        // ∂L/∂c starts from ∂L/∂c_T where the model used the final cell state, and ends as ∂L/∂c_0.
-        let dc = c.cs.as_ref().map(|_| match c.c_last.as_ref().map(Tensor::grad).filter(Tensor::defined) {
-            Some(g) => g.copy(),
-            None => Tensor::zeros([b, h], (kind, device)),
-        });
-        let w_hh = c.w[1].detach().contiguous();
-        let dims = Dims { t: t_len as usize, b: b as usize, h: h as usize };
-        match kind {
-            Kind::Double => self.chain::<f64>(c, dims, [&dout, &w_hh, &dgx, &dgh, &dh0], dc.as_ref())?,
-            _ => self.chain::<f32>(c, dims, [&dout, &w_hh, &dgx, &dgh, &dh0], dc.as_ref())?,
-        }
-        let (dgx2, dgh2) = (dgx.view([t_len * b, g]), dgh.view([t_len * b, g]));
-        let h_prev = c.hs.narrow(0, 0, t_len).reshape([t_len * b, h]);
-        let db_ih = dgx2.sum_dim_intlist([0].as_slice(), false, kind);
-        // The RNN's and the LSTM's hidden-side gate gradients are the input side's: so are their bias gradients.
-        let db_hh = if c.cell == CellKind::Gru {
-            dgh2.sum_dim_intlist([0].as_slice(), false, kind)
-        } else {
-            db_ih.shallow_clone()
+/// The node's backward (called by autograd's engine on this thread): `grads` are borrowed, `out` gets owned
+/// tensors or null. Errors and panics come back as a malloc'd message, which the node raises as libtorch's error.
+unsafe extern "C" fn backward_pending(
+    ctx: *mut c_void,
+    grads: *mut *mut C_tensor,
+    n_grads: i64,
+    out: *mut *mut C_tensor,
+    n_out: i64,
+) -> *mut c_char {
+    let run = || -> Result<()> {
+        let p = &*(ctx as *const Pending);
+        ensure!(n_out == 7 && (1..=2).contains(&n_grads), "fused recurrence: {n_grads} gradients for {n_out} inputs");
+        let borrowed = |i: usize| {
+            let t = *grads.add(i);
+            (i < n_grads as usize && !t.is_null()).then(|| std::mem::ManuallyDrop::new(Tensor::from_ptr(t)))
         };
-        let dw = [dgx2.tr().mm(&c.x), dgh2.tr().mm(&h_prev), db_ih, db_hh];
-        let dx = c.input.requires_grad().then(|| dgx2.mm(&c.w[0].detach()).view([t_len, b, -1]).transpose(0, 1));
-        self.recycle([dout, dgx, dgh]);
-        Ok((dw, dx, dh0, dc))
-    }
-
-    /// The backward chain through time on `[dout, w_hh, dgx, dgh, dh0]` (`dgh` is `dgx` for the RNN): over row
-    /// groups, or with libtorch's GEMM per step.
-    fn chain<R: Gemm>(&self, c: &Call, d: Dims, ts: [&Tensor; 5], dc: Option<&Tensor>) -> Result<()> {
-        let [dout, w_hh, dgx, dgh, dh0] = ts;
-        let g = c.cell.gates() as usize * d.h;
-        let (sw, gru) = (gates::saved_width(c.cell, d.h), c.cell == CellKind::Gru);
-        if let Some(n) = rows::split(d.b, tch::get_num_threads() as usize) {
-            // SAFETY: the tensors are alive for the call and touched by nothing else meanwhile (`dgh` is a second
-            // buffer for the GRU only).
-            let buf: BackwardBuffers<R> = unsafe {
-                BackwardBuffers {
-                    dout: slice(dout, d.t * d.b * d.h, "dout")?,
-                    hs: slice(&c.hs, (d.t + 1) * d.b * d.h, "hs")?,
-                    saved: slice(&c.saved, d.t * d.b * sw, "saved")?,
-                    w_hh: slice(w_hh, g * d.h, "w_hh")?,
-                    dgx: slice(dgx, d.t * d.b * g, "dgx")?,
-                    dgh: if gru { Some(slice(dgh, d.t * d.b * g, "dgh")?) } else { None },
-                    dh0: slice(dh0, d.b * d.h, "dh0")?,
-                    cell: match (&c.cs, dc) {
-                        (Some(cs), Some(dc)) => {
-                            Some((&*slice::<R>(cs, (d.t + 1) * d.b * d.h, "cs")?, slice(dc, d.b * d.h, "dc")?))
-                        }
-                        _ => None,
-                    },
-                }
-            };
-            return rows::backward(c.cell, d, n, buf);
+        let (dout, dc) = (borrowed(0), borrowed(1));
+        if dout.is_none() && dc.is_none() {
+            return Ok(());
         }
-        // dh0 holds ∂L/∂h_t from the step after t as the chain walks back, and ends as ∂L/∂h_0.
-        let carry = Tensor::zeros([d.b as i64, d.h as i64], (dout.kind(), dout.device()));
-        for t in (0..d.t as i64).rev() {
-            let (dout_t, prev, out, sv) = (dout.get(t), c.hs.get(t), c.hs.get(t + 1), c.saved.get(t));
-            let (dgx_t, dgh_t) = (dgx.get(t), dgh.get(t));
-            // SAFETY: as above; the slices are disjoint views, gone before libtorch writes `dh0` below.
-            unsafe {
-                let hidden = if gru {
-                    Some((slice(&dgh_t, d.b * g, "dgh[t]")?, slice(&carry, d.b * d.h, "carry")?))
-                } else {
-                    None
-                };
-                let cells = match (&c.cs, dc) {
-                    (Some(cs), Some(dc)) => Some((cs.get(t), cs.get(t + 1), dc)),
-                    _ => None,
-                };
-                let cell = match &cells {
-                    Some((cp, cn, dc)) => Some((
-                        &*slice::<R>(cp, d.b * d.h, "c[t-1]")?,
-                        &*slice::<R>(cn, d.b * d.h, "c[t]")?,
-                        slice(dc, d.b * d.h, "dc")?,
-                    )),
-                    None => None,
-                };
-                gates::backward(
-                    c.cell,
-                    gates::Backward::<R> {
-                        dout: slice(&dout_t, d.b * d.h, "dout[t]")?,
-                        dh_next: slice(dh0, d.b * d.h, "dh_next")?,
-                        saved: slice(&sv, d.b * sw, "saved[t]")?,
-                        prev: slice(&prev, d.b * d.h, "h[t-1]")?,
-                        out: slice(&out, d.b * d.h, "h[t]")?,
-                        dgx: slice(&dgx_t, d.b * g, "dgx[t]")?,
-                        hidden,
-                        cell,
-                        h: d.h,
-                    },
-                );
+        let grads = tch::no_grad(|| call_backward(&p.pool, &p.call, dout.as_deref(), dc.as_deref()))?;
+        for (i, g) in grads.into_iter().enumerate() {
+            if let Some(g) = g {
+                *out.add(i) = std::mem::ManuallyDrop::new(g).as_ptr() as *mut C_tensor;
             }
-            // ∂L/∂h_{t−1} = the direct path (the GRU's; zero for the RNN) + the gates' path through W_hh.
-            let _ = carry.addmm_out(dh0, &dgh_t, w_hh);
         }
         Ok(())
+    };
+    let msg = match std::panic::catch_unwind(std::panic::AssertUnwindSafe(run)) {
+        Ok(Ok(())) => return std::ptr::null_mut(),
+        Ok(Err(e)) => format!("{e:#}"),
+        Err(p) => {
+            let what = p.downcast_ref::<&str>().map(|s| s.to_string()).or_else(|| p.downcast_ref::<String>().cloned());
+            format!("fused recurrence: backward panicked: {}", what.unwrap_or_default())
+        }
+    };
+    let msg = CString::new(msg.replace('\0', " ")).unwrap_or_default();
+    strdup(msg.as_ptr())
+}
+
+/// The node's destructor of what the call kept.
+unsafe extern "C" fn drop_pending(ctx: *mut c_void) {
+    drop(Box::from_raw(ctx as *mut Pending));
+}
+
+/// The backward pass of one call, from ∂L/∂outputs `[B, T, H]` and (LSTM) ∂L/∂c_T `[B, H]` (None where the model
+/// did not use them): the gradients of its inputs in [`attach`]'s order, ∂L/∂x `[B, T, I]`, ∂L/∂h_0, ∂L/∂c_0 (each
+/// where it has an edge), ∂L/∂[w_ih, w_hh, b_ih, b_hh].
+fn call_backward(
+    pool: &Mutex<Pool>,
+    c: &Call,
+    dout: Option<&Tensor>,
+    dc_last: Option<&Tensor>,
+) -> Result<[Option<Tensor>; 7]> {
+    let (t_len, b, h) = (c.hs.size()[0] - 1, c.hs.size()[1], c.hs.size()[2]);
+    let g = c.w[0].size()[0];
+    let (kind, device) = (c.hs.kind(), c.hs.device());
+    let mut d = buffer(pool, &[t_len, b, h], &c.hs);
+    match dout {
+        Some(g) => d.copy_(&g.transpose(0, 1)),
+        None => _ = d.zero_(),
     }
+    let dout = d;
+    let dgx = buffer(pool, &[t_len, b, g], &c.hs);
+    // The GRU's hidden-side gate gradients differ from the input side's in the new gate (× r); the RNN's do not.
+    let dgh = if c.cell == CellKind::Gru { buffer(pool, &[t_len, b, g], &c.hs) } else { dgx.shallow_clone() };
+    let dh0 = Tensor::zeros([b, h], (kind, device));
+    // ∂L/∂c starts from ∂L/∂c_T where the model used the final cell state, and ends as ∂L/∂c_0.
+    let dc = c.cs.as_ref().map(|_| {
+        let mut dc = Tensor::zeros([b, h], (kind, device));
+        if let Some(g) = dc_last {
+            dc.copy_(g);
+        }
+        dc
+    });
+    let dims = Dims { t: t_len as usize, b: b as usize, h: h as usize };
+    match kind {
+        Kind::Double => chain::<f64>(c, dims, [&dout, &c.w[1], &dgx, &dgh, &dh0], dc.as_ref())?,
+        _ => chain::<f32>(c, dims, [&dout, &c.w[1], &dgx, &dgh, &dh0], dc.as_ref())?,
+    }
+    let (dgx2, dgh2) = (dgx.view([t_len * b, g]), dgh.view([t_len * b, g]));
+    let h_prev = c.hs.narrow(0, 0, t_len).reshape([t_len * b, h]);
+    let db_ih = dgx2.sum_dim_intlist([0].as_slice(), false, kind);
+    // The RNN's and the LSTM's hidden-side gate gradients are the input side's: so are their bias gradients (a
+    // copy: each weight's accumulator may keep the tensor it gets as the gradient, and clipping scales it in place).
+    let db_hh = if c.cell == CellKind::Gru { dgh2.sum_dim_intlist([0].as_slice(), false, kind) } else { db_ih.copy() };
+    let dx = c.needs[0].then(|| dgx2.mm(&c.w[0]).view([t_len, b, -1]).transpose(0, 1));
+    let grads = [
+        dx,
+        c.needs[1].then_some(dh0),
+        dc.filter(|_| c.needs[2]),
+        Some(dgx2.tr().mm(&c.x)),
+        Some(dgh2.tr().mm(&h_prev)),
+        Some(db_ih),
+        Some(db_hh),
+    ];
+    recycle(pool, [dout, dgx, dgh]);
+    Ok(grads)
+}
+
+/// The backward chain through time on `[dout, w_hh, dgx, dgh, dh0]` (`dgh` is `dgx` for the RNN): over row
+/// groups, or with libtorch's GEMM per step.
+fn chain<R: Gemm>(c: &Call, d: Dims, ts: [&Tensor; 5], dc: Option<&Tensor>) -> Result<()> {
+    let [dout, w_hh, dgx, dgh, dh0] = ts;
+    let g = c.cell.gates() as usize * d.h;
+    let (sw, gru) = (gates::saved_width(c.cell, d.h), c.cell == CellKind::Gru);
+    if let Some(n) = rows::split(d.b, tch::get_num_threads() as usize) {
+        // SAFETY: the tensors are alive for the call and touched by nothing else meanwhile (`dgh` is a second
+        // buffer for the GRU only).
+        let buf: BackwardBuffers<R> = unsafe {
+            BackwardBuffers {
+                dout: slice(dout, d.t * d.b * d.h, "dout")?,
+                hs: slice(&c.hs, (d.t + 1) * d.b * d.h, "hs")?,
+                saved: slice(&c.saved, d.t * d.b * sw, "saved")?,
+                w_hh: slice(w_hh, g * d.h, "w_hh")?,
+                dgx: slice(dgx, d.t * d.b * g, "dgx")?,
+                dgh: if gru { Some(slice(dgh, d.t * d.b * g, "dgh")?) } else { None },
+                dh0: slice(dh0, d.b * d.h, "dh0")?,
+                cell: match (&c.cs, dc) {
+                    (Some(cs), Some(dc)) => {
+                        Some((&*slice::<R>(cs, (d.t + 1) * d.b * d.h, "cs")?, slice(dc, d.b * d.h, "dc")?))
+                    }
+                    _ => None,
+                },
+            }
+        };
+        return rows::backward(c.cell, d, n, buf);
+    }
+    // dh0 holds ∂L/∂h_t from the step after t as the chain walks back, and ends as ∂L/∂h_0.
+    let carry = Tensor::zeros([d.b as i64, d.h as i64], (dout.kind(), dout.device()));
+    for t in (0..d.t as i64).rev() {
+        let (dout_t, prev, out, sv) = (dout.get(t), c.hs.get(t), c.hs.get(t + 1), c.saved.get(t));
+        let (dgx_t, dgh_t) = (dgx.get(t), dgh.get(t));
+        // SAFETY: as above; the slices are disjoint views, gone before libtorch writes `dh0` below.
+        unsafe {
+            let hidden =
+                if gru { Some((slice(&dgh_t, d.b * g, "dgh[t]")?, slice(&carry, d.b * d.h, "carry")?)) } else { None };
+            let cells = match (&c.cs, dc) {
+                (Some(cs), Some(dc)) => Some((cs.get(t), cs.get(t + 1), dc)),
+                _ => None,
+            };
+            let cell = match &cells {
+                Some((cp, cn, dc)) => Some((
+                    &*slice::<R>(cp, d.b * d.h, "c[t-1]")?,
+                    &*slice::<R>(cn, d.b * d.h, "c[t]")?,
+                    slice(dc, d.b * d.h, "dc")?,
+                )),
+                None => None,
+            };
+            gates::backward(
+                c.cell,
+                gates::Backward::<R> {
+                    dout: slice(&dout_t, d.b * d.h, "dout[t]")?,
+                    dh_next: slice(dh0, d.b * d.h, "dh_next")?,
+                    saved: slice(&sv, d.b * sw, "saved[t]")?,
+                    prev: slice(&prev, d.b * d.h, "h[t-1]")?,
+                    out: slice(&out, d.b * d.h, "h[t]")?,
+                    dgx: slice(&dgx_t, d.b * g, "dgx[t]")?,
+                    hidden,
+                    cell,
+                    h: d.h,
+                },
+            );
+        }
+        // ∂L/∂h_{t−1} = the direct path (the GRU's; zero for the RNN) + the gates' path through W_hh.
+        let _ = carry.addmm_out(dh0, &dgh_t, w_hh);
+    }
+    Ok(())
 }
