@@ -402,7 +402,7 @@ impl Stepper {
         }
         lap(PHASES[0]);
         self.opt.zero_grad();
-        crate::model::backward(model, &s.loss)?;
+        crate::model::backward(&s.loss)?;
         lap(PHASES[1]);
         let (norm, clipped) = clip_grad_norm(&self.vars, self.clip);
         lap(PHASES[2]);

@@ -6,7 +6,7 @@ fn spec(cell: CellKind, hidden: i64, layers: i64, bidirectional: bool) -> ModelC
     ModelConfig { cell, hidden, layers, bidirectional, ..Default::default() }
 }
 use rnnlab::data::{Batch, Example, Pad, Spans, Split};
-use rnnlab::model::{backward_through, Classifier, Recurrent};
+use rnnlab::model::{backward, Classifier, Recurrent};
 use serde::Deserialize;
 use std::collections::HashMap;
 use tch::{nn, Device, Kind, Tensor};
@@ -29,7 +29,7 @@ fn run(vs: &nn::VarStore, r: &Recurrent, x: &Tensor, s: &Spans, probe: &Tensor, 
     }
     // Training mode (the configs have no dropout), so that the fused path records its calls for the backward.
     let out = r.forward(x, Some(s), true, imp);
-    backward_through(&[r], &(&out * probe).sum(Kind::Double)).unwrap();
+    backward(&(&out * probe).sum(Kind::Double)).unwrap();
     let grads = r.weights.iter().flatten().map(|w| w.grad().copy()).collect();
     (out.detach(), grads)
 }
@@ -152,7 +152,7 @@ fn outputs_and_gradients_equal_pytorch() {
                 let bwd = out.narrow(2, h, h).select(1, 0);
                 assert!(max_abs(&bwd, &hn.get(top + 1)) < 1e-10, "{} {}: backward step 0 != h_n", c.cell, c.name);
             }
-            backward_through(&[&r], &(out * c.probe.tensor()).sum(Kind::Double)).unwrap();
+            backward(&(out * c.probe.tensor()).sum(Kind::Double)).unwrap();
             for (name, g) in &c.grads {
                 let d = max_abs(&vars[&format!("rnn.{name}")].grad(), &g.tensor());
                 assert!(d < 1e-10, "{} {} {imp:?}: gradient of {name} differs from PyTorch by {d}", c.cell, c.name);

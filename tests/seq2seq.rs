@@ -125,7 +125,7 @@ fn a_luong_decoder_in_one_call_equals_its_steps_and_its_fused_gradients_equal_li
                 prev = batch.targets.select(1, t);
             }
             let s = m.stats(&batch, true);
-            rnnlab::model::backward(&m, &s.loss).unwrap();
+            rnnlab::model::backward(&s.loss).unwrap();
             let mut v: Vec<(String, tch::Tensor)> =
                 vs.variables().into_iter().map(|(k, t)| (k, t.grad().copy())).collect();
             v.sort_by(|a, b| a.0.cmp(&b.0));

@@ -86,7 +86,7 @@ fn a_trained_model_scores_its_text_lower_than_shuffled_characters() {
         let (logits, _) = lm.run(&x, None, None, true);
         let loss = logits.get(0).cross_entropy_for_logits(&y);
         opt.zero_grad();
-        rnnlab::model::backward(&lm, &loss).unwrap();
+        rnnlab::model::backward(&loss).unwrap();
         opt.step();
     }
     let mut chars: Vec<char> = text.chars().collect();

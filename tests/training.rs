@@ -80,10 +80,6 @@ impl Objective for NanFrom<'_> {
         }
         s
     }
-
-    fn recurrent(&self) -> Vec<&rnnlab::model::Recurrent> {
-        self.inner.recurrent()
-    }
 }
 
 #[test]

@@ -38,8 +38,4 @@ impl Objective for BagOfWords {
     fn stats(&self, batch: &Batch, _train: bool) -> Stats {
         class_stats(&self.forward(batch), &batch.targets, None)
     }
-
-    fn recurrent(&self) -> Vec<&super::Recurrent> {
-        vec![]
-    }
 }

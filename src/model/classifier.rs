@@ -128,8 +128,4 @@ impl Objective for Classifier {
     fn stats(&self, batch: &Batch, train: bool) -> Stats {
         class_stats(&self.forward(batch, train), &batch.targets, self.class_weights.as_ref())
     }
-
-    fn recurrent(&self) -> Vec<&Recurrent> {
-        vec![&self.rnn]
-    }
 }

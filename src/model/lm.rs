@@ -86,10 +86,6 @@ impl Objective for LanguageModel {
         token_stats(&logits, &(batch.targets.reshape([-1]) - 1), -1)
     }
 
-    fn recurrent(&self) -> Vec<&Recurrent> {
-        vec![&self.rnn]
-    }
-
     fn reset(&self) {
         *self.state.borrow_mut() = None;
     }

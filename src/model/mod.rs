@@ -35,23 +35,14 @@ pub struct Stats {
 /// Anything the training loop can train.
 pub trait Objective {
     fn stats(&self, batch: &Batch, train: bool) -> Stats;
-    /// The recurrent stacks of the model, in the order its forward pass runs them. Their fused calls are
-    /// backpropagated by hand after autograd ([`backward`]), so a model must name every stack it has (there is
-    /// no default to forget).
-    fn recurrent(&self) -> Vec<&Recurrent>;
     /// Forget state carried between batches (a language model trained with truncated backpropagation through
     /// time); called at the start of every training epoch and evaluation.
     fn reset(&self) {}
 }
 
-/// Gradients of `loss` (from a training [`Objective::stats`]) into the model's variables: autograd, then the
-/// hand-written backward pass of every recurrent stack's fused calls, the last stack first.
-pub fn backward(model: &dyn Objective, loss: &Tensor) -> anyhow::Result<()> {
-    backward_through(&model.recurrent(), loss)
-}
-
-/// [`backward`] for recurrent stacks on their own (`stacks` in the order the forward pass ran them).
-pub fn backward_through(_stacks: &[&Recurrent], loss: &Tensor) -> anyhow::Result<()> {
+/// Gradients of `loss` (from a training [`Objective::stats`]) into the model's variables: one autograd pass, the
+/// fused calls' backward included (their nodes, [`fused`]); libtorch's error as an `Err`.
+pub fn backward(loss: &Tensor) -> anyhow::Result<()> {
     fused::backward(loss)
 }
 

@@ -351,8 +351,4 @@ impl Objective for Seq2Seq {
         let logits = self.forward(batch, train, tf).reshape([-1, self.targets]);
         token_stats(&logits, &batch.targets.reshape([-1]), 0)
     }
-
-    fn recurrent(&self) -> Vec<&Recurrent> {
-        vec![&self.encoder, &self.decoder]
-    }
 }

@@ -81,8 +81,4 @@ impl Objective for Tagger {
         let logits = self.forward(batch, train).reshape([-1, self.tags]);
         token_stats(&logits, &(batch.targets.reshape([-1]) - 1), -1)
     }
-
-    fn recurrent(&self) -> Vec<&Recurrent> {
-        vec![&self.rnn]
-    }
 }
