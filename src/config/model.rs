@@ -129,9 +129,9 @@ impl Default for CharCnnConfig {
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Impl {
-    /// What trains fastest where it runs (`make bench`, docs/performance.md): the fused kernels for the RNN and
-    /// GRU on the CPU, and for the LSTM on a CPU without AVX-512; libtorch's oneDNN LSTM on a CPU with AVX-512
-    /// (1.1–1.7× the fused LSTM there, while the fused one is 1.15–1.4× oneDNN's on AVX2); libtorch on a GPU.
+    /// What trains fastest where it runs (`make bench`, docs/performance.md): rnnlab's fused kernels for the three
+    /// cells on the CPU (the LSTM's 1.03–1.2× libtorch's oneDNN LSTM in training on an AVX-512 Xeon, 1.15–1.4× on
+    /// AVX2); libtorch on a GPU.
     #[default]
     Auto,
     /// rnnlab's fused kernels on the CPU (`model::fused`: per step one GEMM and one pass over the gates, a
@@ -144,25 +144,12 @@ pub enum Impl {
 }
 
 impl Impl {
-    /// The implementation `Auto` stands for with this cell on this machine (the others stand for themselves).
-    pub fn resolve(self, cell: CellKind) -> Impl {
+    /// The implementation `Auto` stands for (the others stand for themselves).
+    pub fn resolve(self) -> Impl {
         match self {
-            Impl::Auto if cell == CellKind::Lstm && avx512() => Impl::Libtorch,
             Impl::Auto => Impl::Fused,
             other => other,
         }
-    }
-}
-
-/// Whether this CPU has AVX-512 (where oneDNN's LSTM outruns the fused one).
-fn avx512() -> bool {
-    #[cfg(target_arch = "x86_64")]
-    {
-        std::is_x86_feature_detected!("avx512f")
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    {
-        false
     }
 }
 

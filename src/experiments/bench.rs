@@ -76,7 +76,7 @@ pub struct BenchArgs {
     #[arg(long, value_delimiter = ',', default_value = "rnn,gru,lstm")]
     pub cells: Vec<CellKind>,
     /// Only the rows of the default implementation, `model.impl: auto` (what bench-compare needs); its `impl`
-    /// column says what that ran: fused, or libtorch for the LSTM on a CPU with AVX-512.
+    /// column says what that ran (fused on a CPU).
     #[arg(long)]
     pub default_only: bool,
     /// Flush subnormal floats to zero on every thread, as `train.flush_denormals: true` does (x86_64; off by
@@ -179,7 +179,7 @@ pub fn run(cli: &BenchArgs) -> Result<()> {
         let test = data.test.as_ref().context("no test split")?;
         for &cell in &cli.cells {
             let impls = if cli.default_only {
-                vec![Impl::Auto.resolve(cell)]
+                vec![Impl::Auto.resolve()]
             } else {
                 vec![Impl::Fused, Impl::Libtorch, Impl::Unrolled]
             };
@@ -235,7 +235,7 @@ pub fn run(cli: &BenchArgs) -> Result<()> {
     }
     let lstm = rows
         .iter()
-        .find(|r| r.protocol == "imdb" && r.model == "lstm" && r.phase == "train" && r.imp == default_impl("lstm"));
+        .find(|r| r.protocol == "imdb" && r.model == "lstm" && r.phase == "train" && r.imp == default_impl());
     if let Some(r) = lstm {
         println!(
             "imdb LSTM training: {:.1} GFLOP/s = {:.0} % of the {ceiling:.1} GFLOP/s GEMM ceiling",
@@ -629,9 +629,9 @@ fn chart(rows: &[Row], dir: &Path) -> Result<()> {
     Ok(())
 }
 
-/// The `impl` column of the default implementation's rows for the cell named `model` on this machine.
-fn default_impl(model: &str) -> &'static str {
-    model.parse::<CellKind>().map_or("fused", |c| impl_name(Impl::Auto.resolve(c)))
+/// The `impl` column of the default implementation's rows.
+fn default_impl() -> &'static str {
+    impl_name(Impl::Auto.resolve())
 }
 
 /// Medians per (protocol, model, phase) from both files; ratio rnnlab / PyTorch; accuracy side by side.
@@ -657,7 +657,7 @@ fn compare(ours: &Path, theirs: &Path, dir: &Path) -> Result<()> {
         let v: Vec<f64> = rows
             .iter()
             .filter(|r| r.protocol == p && r.model == m && r.phase == ph)
-            .filter(|r| r.framework != "rnnlab" || r.imp == default_impl(m))
+            .filter(|r| r.framework != "rnnlab" || r.imp == default_impl())
             .map(f)
             .filter(|x| x.is_finite())
             .collect();

@@ -25,7 +25,7 @@ pub struct Recurrent {
     pub weights: Vec<[Tensor; 4]>,
     /// The implementation [`forward_state`](Self::forward_state) uses (`model.impl`).
     pub imp: Impl,
-    /// The fused calls of the current training step, for [`backward`](Self::backward).
+    /// The work buffers of this stack's fused calls, reused from step to step.
     pub tape: Tape,
 }
 
@@ -121,7 +121,7 @@ impl Recurrent {
         };
         let mut input = x.shallow_clone();
         let mut trace = Vec::new();
-        let imp = imp.resolve(self.cell);
+        let imp = imp.resolve();
         for l in 0..self.layers as usize {
             if l > 0 {
                 input = input.dropout(self.dropout, train);
@@ -159,7 +159,7 @@ impl Recurrent {
                 input = input.dropout(self.dropout, train);
             }
             let s0 = state.map(|s| (s.h.get(l as i64), s.c.as_ref().map(|c| c.get(l as i64))));
-            let (out, h, c) = if self.imp.resolve(self.cell) == Impl::Fused && fused::covers(self.cell, &input) {
+            let (out, h, c) = if self.imp.resolve() == Impl::Fused && fused::covers(self.cell, &input) {
                 let s0 = s0.as_ref().map_or((None, None), |(h, c)| (Some(h), c.as_ref()));
                 self.fused(w, &input, s0, train)
             } else {

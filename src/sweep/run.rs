@@ -198,7 +198,7 @@ fn open<E: Experiment>(e: &E, p: &Point<Cfg<E>>, root: &Path, name: &str, opts: 
     // The config as run: `impl: auto` saved as what it stood for here, so a reused run is one made by the same
     // kernels, and the saved config reruns them on any machine.
     let mut ran = cfg.clone();
-    ran.model.imp = ran.model.imp.resolve(ran.model.cell);
+    ran.model.imp = ran.model.imp.resolve();
     let yaml = config::to_yaml(&ran)?;
     RunDir::open(root, name, &p.name, &yaml, cfg.train.seed, tags, opts.overwrite)
 }

@@ -403,10 +403,7 @@ unsafe extern "C" fn backward_pending(
     let msg = match std::panic::catch_unwind(std::panic::AssertUnwindSafe(run)) {
         Ok(Ok(())) => return std::ptr::null_mut(),
         Ok(Err(e)) => format!("{e:#}"),
-        Err(p) => {
-            let what = p.downcast_ref::<&str>().map(|s| s.to_string()).or_else(|| p.downcast_ref::<String>().cloned());
-            format!("fused recurrence: backward panicked: {}", what.unwrap_or_default())
-        }
+        Err(p) => format!("fused recurrence: backward panicked: {}", rows::panic_message(&*p)),
     };
     let msg = CString::new(msg.replace('\0', " ")).unwrap_or_default();
     strdup(msg.as_ptr())
@@ -459,17 +456,47 @@ fn call_backward(
     // copy: each weight's accumulator may keep the tensor it gets as the gradient, and clipping scales it in place).
     let db_hh = if c.cell == CellKind::Gru { dgh2.sum_dim_intlist([0].as_slice(), false, kind) } else { db_ih.copy() };
     let dx = c.needs[0].then(|| dgx2.mm(&c.w[0]).view([t_len, b, -1]).transpose(0, 1));
-    let grads = [
-        dx,
-        c.needs[1].then_some(dh0),
-        dc.filter(|_| c.needs[2]),
-        Some(dgx2.tr().mm(&c.x)),
-        Some(dgh2.tr().mm(&h_prev)),
-        Some(db_ih),
-        Some(db_hh),
-    ];
+    let (dw_ih, dw_hh) = weight_grads(&dgx2, &dgh2, &c.x, &h_prev)?;
+    let grads =
+        [dx, c.needs[1].then_some(dh0), dc.filter(|_| c.needs[2]), Some(dw_ih), Some(dw_hh), Some(db_ih), Some(db_hh)];
     recycle(pool, [dout, dgx, dgh]);
     Ok(grads)
+}
+
+/// ∂L/∂W_ih = dG_xᵀ · x and ∂L/∂W_hh = dG_hᵀ · h_prev (`[T·B, G]` gate gradients, `[T·B, I]` inputs, `[T·B, H]`
+/// previous states): split over the gate rows ([`rows::weight_grads`]), or libtorch's GEMM without BLAS to call.
+fn weight_grads(dgx: &Tensor, dgh: &Tensor, x: &Tensor, h_prev: &Tensor) -> Result<(Tensor, Tensor)> {
+    let g = dgx.size()[1];
+    let Some(n) = rows::split(g as usize, tch::get_num_threads() as usize) else {
+        return Ok((dgx.tr().mm(x), dgh.tr().mm(h_prev)));
+    };
+    let opts = (dgx.kind(), dgx.device());
+    let (dw_ih, dw_hh) = (Tensor::empty([g, x.size()[1]], opts), Tensor::empty([g, h_prev.size()[1]], opts));
+    let ts = [dgx, dgh, &x.contiguous(), &h_prev.contiguous(), &dw_ih, &dw_hh];
+    match dgx.kind() {
+        Kind::Double => weight_grads_as::<f64>(ts, n)?,
+        _ => weight_grads_as::<f32>(ts, n)?,
+    }
+    Ok((dw_ih, dw_hh))
+}
+
+/// [`weight_grads`] in `R` on `[dgx, dgh, x, h_prev, dw_ih, dw_hh]`, the last two written; one parallel region
+/// for both products where the two sides' gate gradients are one tensor (RNN, LSTM).
+fn weight_grads_as<R: Gemm>(ts: [&Tensor; 6], n: usize) -> Result<()> {
+    let [dgx, dgh, x, h_prev, dw_ih, dw_hh] = ts;
+    let (r, g, i, h) =
+        (dgx.size()[0] as usize, dgx.size()[1] as usize, x.size()[1] as usize, h_prev.size()[1] as usize);
+    // SAFETY: the tensors are alive for the call; the two gradients are fresh and touched by nothing else.
+    unsafe {
+        let ih = rows::WeightGrad { x: slice::<R>(x, r * i, "x")?, k: i, dw: slice(dw_ih, g * i, "dw_ih")? };
+        let hh = rows::WeightGrad { x: slice::<R>(h_prev, r * h, "h_prev")?, k: h, dw: slice(dw_hh, g * h, "dw_hh")? };
+        if dgx.data_ptr() == dgh.data_ptr() {
+            rows::weight_grads(slice::<R>(dgx, r * g, "dgx")?, r, g, &mut [ih, hh], n)
+        } else {
+            rows::weight_grads(slice::<R>(dgx, r * g, "dgx")?, r, g, &mut [ih], n)?;
+            rows::weight_grads(slice::<R>(dgh, r * g, "dgh")?, r, g, &mut [hh], n)
+        }
+    }
 }
 
 /// The backward chain through time on `[dout, w_hh, dgx, dgh, dh0]` (`dgh` is `dgx` for the RNN): over row

@@ -301,9 +301,8 @@ pub fn in_groups(b: usize, n: usize, f: impl Fn(usize, usize) + Sync) -> Result<
         let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(gs[i].0, gs[i].1)));
         unsafe { (blas.set_local)(before) };
         if let Err(p) = r {
-            let what = p.downcast_ref::<&str>().map(|s| s.to_string()).or_else(|| p.downcast_ref::<String>().cloned());
             let mut slot = failed.lock().unwrap_or_else(|e| e.into_inner());
-            slot.get_or_insert(format!("rows {}..{}: {}", gs[i].0, gs[i].1, what.unwrap_or_default()));
+            slot.get_or_insert(format!("rows {}..{}: {}", gs[i].0, gs[i].1, panic_message(&*p)));
         }
     };
     match (n, omp()) {
@@ -526,4 +525,58 @@ pub fn backward<R: Gemm>(cell: CellKind, d: Dims, n: usize, buf: BackwardBuffers
             unsafe { std::slice::from_raw_parts_mut(dc_out.get().add(r0 * h), m * h).copy_from_slice(&dc) };
         }
     })
+}
+
+/// One weight gradient of [`weight_grads`]: `dw` `[g, k]` = dGᵀ · `x`, with `x` `[r, k]`.
+pub struct WeightGrad<'a, R> {
+    pub x: &'a [R],
+    pub k: usize,
+    pub dw: &'a mut [R],
+}
+
+/// The weight gradients ∂L/∂W = dGᵀ · X of one call from its gate gradients `dg` `[r, g]` (all steps' rows),
+/// the `g` rows of every product split over `n` threads, each a single-threaded GEMM over all `r` rows. MKL's
+/// own two-thread product of this shape splits the `r` rows and adds the partial sums, and on an imdb LSTM step its
+/// threads spent a quarter of the time waiting for each other in `sched_yield` (docs/performance.md); here no
+/// thread waits on another's sums, and each value's bits do not depend on `n`.
+pub fn weight_grads<R: Gemm>(dg: &[R], r: usize, g: usize, grads: &mut [WeightGrad<R>], n: usize) -> Result<()> {
+    check_len("dg", dg.len(), r * g, Dims { t: 1, b: r, h: g })?;
+    for w in grads.iter() {
+        check_len("x", w.x.len(), r * w.k, Dims { t: 1, b: r, h: w.k })?;
+        check_len("dw", w.dw.len(), g * w.k, Dims { t: 1, b: g, h: w.k })?;
+    }
+    let blas = blas().expect("split() checked for BLAS");
+    let grads: Vec<(&[R], usize, Ptr<R>)> = grads.iter_mut().map(|w| (w.x, w.k, Ptr(w.dw.as_mut_ptr()))).collect();
+    in_groups(g, n, |g0, g1| {
+        for &(x, k, dw) in &grads {
+            // Row-major dW[g0..g1] = dG[:, g0..g1]ᵀ · X is column-major dWᵀ = Xᵀ · dG[:, g0..g1] (X as stored, the
+            // dG block transposed); rows g0..g1 of dW belong to this group alone.
+            let (kk, m, rr) = (k as c_int, (g1 - g0) as c_int, r as c_int);
+            // SAFETY: the lengths were checked above.
+            unsafe {
+                R::call(
+                    blas,
+                    GemmArgs {
+                        ta: b'N' as c_char,
+                        tb: b'T' as c_char,
+                        m: kk,
+                        n: m,
+                        k: rr,
+                        a: x.as_ptr(),
+                        lda: kk,
+                        b: dg.as_ptr().add(g0),
+                        ldb: g as c_int,
+                        beta: R::default(),
+                        c: dw.get().add(g0 * k),
+                        ldc: kk,
+                    },
+                )
+            };
+        }
+    })
+}
+
+/// What a caught panic said (its `&str` or `String` payload).
+pub(super) fn panic_message(p: &(dyn std::any::Any + Send)) -> String {
+    p.downcast_ref::<&str>().map(|s| s.to_string()).or_else(|| p.downcast_ref::<String>().cloned()).unwrap_or_default()
 }
