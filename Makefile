@@ -181,7 +181,7 @@ LONG_PROTOCOLS := --cells gru,lstm --batches 20
 # Intel CPUs the imdb rows' vanishing gradients are subnormal and slow on both sides (docs/performance.md).
 FLUSH ?=
 FLUSH_FLAG := $(if $(FLUSH),--flush-denormals,)
-bench-compare: build torch-python ## rnnlab vs PyTorch eager on the same batches; prints the ratio per row
+bench-compare: build torch-python ## rnnlab vs PyTorch eager on the same batches; prints the ratio per row (~17 min on 2 cores)
 	@mkdir -p results/bench
 	@for round in 1 2; do for p in names imdb charlm translate; do \
 	  case $$p in charlm|translate) extra="$(LONG_PROTOCOLS)"; cells=gru,lstm;; *) extra=""; cells=rnn,gru,lstm;; esac; \

@@ -1,7 +1,7 @@
-//! Benchmark — expected result (one `make bench-compare`, docs/performance.md, an AVX-512 machine): training on
-//! the same batches as PyTorch eager, RNN 1.29× / 1.59× (names / imdb), GRU 1.37× / 1.75×, LSTM 1.09× / 0.99×
-//! (oneDNN's kernel on both sides); the 2-layer character LM GRU 1.23×, LSTM 1.00×; translation GRU 1.13×, LSTM
-//! 1.21×; peak memory below PyTorch's on every row. Measures
+//! Benchmark — expected result (one `make bench-compare`, docs/performance.md, an AVX-512 Intel Xeon): training
+//! on the same batches as PyTorch eager, RNN 1.93× / 1.26× (names / imdb), GRU 1.96× / 1.22×, LSTM 1.33× / 1.21×;
+//! the 2-layer character LM GRU 1.47×, LSTM 1.12×; translation GRU 1.46×, LSTM 1.31×; peak memory below PyTorch's
+//! on every row. Measures
 //! training and inference throughput (sequences/s, tokens/s) and peak memory of RNN, GRU and LSTM on two fixed
 //! protocols, libtorch kernels vs unrolled, the probe's cost, a per-phase profile of one training step, and the machine's
 //! float32 GEMM ceiling; `make bench-compare` adds the same protocols in PyTorch and the ratio per row.

@@ -260,11 +260,11 @@ pub const REGISTRY: &[Descriptor] = &[
         quick: Quick::Skip,
         summary: "bench.csv",
         lead: &[],
-        expected: "training vs PyTorch eager, same batches: RNN 1.29× (names) / 1.59× (imdb), GRU 1.37× / 1.75×, \
-                   LSTM 1.09× / 0.99× (oneDNN's kernel on both sides, AVX-512); character LM GRU 1.23×, LSTM 1.00×; \
-                   translation GRU 1.13×, LSTM 1.21×; peak memory below PyTorch's on every row",
+        expected: "training vs PyTorch eager, same batches: RNN 1.93× (names) / 1.26× (imdb), GRU 1.96× / 1.22×, \
+                   LSTM 1.33× / 1.21×; character LM GRU 1.47×, LSTM 1.12×; translation GRU 1.46×, LSTM 1.31×; \
+                   peak memory below PyTorch's on every row",
         measured_by: "make bench-compare",
-        seconds: 705,
+        seconds: 1011,
         quick_seconds: 0,
         in_all: false,
     },
