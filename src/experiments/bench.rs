@@ -613,6 +613,7 @@ fn chart(rows: &[Row], dir: &Path) -> Result<()> {
                     .collect();
                 (c.label().to_string(), cell_color(c), v, vec![])
             })
+            .filter(|s: &(String, _, Vec<f64>, Vec<f64>)| s.2.iter().any(|v| v.is_finite()))
             .collect();
         Bars {
             title: format!("{phase} throughput, batch 64, {} threads (higher is better; log scale)", rows[0].threads),

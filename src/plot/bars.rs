@@ -156,7 +156,13 @@ fn y_span(b: &Bars) -> (f64, f64) {
         let shown = vals.chain(b.hlines.iter().map(|h| h.0)).filter(|v| v.is_finite() && (!ly || *v > 0.0));
         let (lo, hi) = span(shown.map(|v| lg(v, ly)), 0.05);
         if ly {
-            (lo, hi)
+            // At least one decade (and room above the tallest bar): on a narrower log axis bars of 242 and 247
+            // would look 10× apart.
+            if hi - lo < 1.0 {
+                (hi - 1.0, hi + 0.05)
+            } else {
+                (lo, hi)
+            }
         } else {
             (lo.min(0.0), hi)
         }
@@ -180,6 +186,24 @@ mod tests {
             size: (400, 300),
         };
         let (lo, hi) = y_span(&b);
-        assert!(lo > 1.0 && hi < 3.0, "log10 span {lo}..{hi} for one bar of 100");
+        assert!(lo > 0.5 && hi < 3.0, "log10 span {lo}..{hi} for one bar of 100");
+    }
+
+    #[test]
+    fn a_log_axis_spans_at_least_a_decade_and_wide_ranges_keep_theirs() {
+        let bars = |values: Vec<f64>| Bars {
+            title: String::new(),
+            y_label: String::new(),
+            categories: values.iter().map(|v| v.to_string()).collect(),
+            series: vec![("x".into(), RGBColor(0, 0, 0), values, vec![])],
+            hlines: vec![],
+            y_range: None,
+            log_y: true,
+            size: (400, 300),
+        };
+        let (lo, hi) = y_span(&bars(vec![242.0, 247.0]));
+        assert!(hi - lo >= 1.0 && hi > 247f64.log10() + 0.04, "log10 span {lo}..{hi} for 242 and 247");
+        let (lo, hi) = y_span(&bars(vec![300.0, 56_000.0]));
+        assert!(lo < 300f64.log10() && lo > 2.0 && hi > 56_000f64.log10() && hi < 5.0, "log10 span {lo}..{hi}");
     }
 }
